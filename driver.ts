@@ -1,0 +1,139 @@
+/**
+ * The driver API: everything a driver package may import from the framework. A driver sees exactly
+ * one object, its {@link DriverContext}; it never imports the kernel (in a worker it would not have
+ * it). The same driver module runs unchanged in the kernel host and in the worker host.
+ *
+ * A driver module exports one function:
+ *
+ * ```ts ignore
+ * import type { DriverContext, DriverInstance } from "../../driver.ts";
+ * export function start(ctx: DriverContext): DriverInstance | Promise<DriverInstance> { ... }
+ * ```
+ *
+ * @module
+ */
+
+import type { Capability } from "./idl/types.ts";
+import type { RegisterWindow } from "./regs/runtime.ts";
+
+export type { Capability, RegisterWindow };
+
+/** What the driver is told about its device. */
+export interface DeviceInfo {
+  /** The device's name, e.g. `ide0`. */
+  readonly name: string;
+  /** The bus it sits on. */
+  readonly bus: "pci" | "usb" | "platform";
+  /** PCI: vendor/device ids and class code; USB: descriptor fields. */
+  readonly ids: Readonly<Record<string, number>>;
+  /** PCI configuration space (256 bytes), or USB descriptors, as the bus reported them. */
+  readonly config: Uint8Array;
+}
+
+/** Interrupts of the driver's own device. */
+export interface DriverIrq {
+  /** The device's interrupt lines. */
+  readonly lines: readonly number[];
+  /**
+   * Registers the driver's interrupt entry for a line (default: the device's first line). The
+   * kernel invokes `handler` for each delivered interrupt; the line stays masked until
+   * {@link ack}. Another device's line is refused with `PermissionDeniedError`.
+   */
+  register(handler: (line: number) => void | Promise<void>, line?: number): Promise<void>;
+  /** Acknowledges the interrupt being handled and re-arms the line. */
+  ack(line?: number): void;
+}
+
+/** DMA through the IOMMU domain of the driver's device. */
+export interface DriverDma {
+  /**
+   * Maps the memory object a capability names into the device's IOMMU domain. `writable` lets the
+   * device write it (a disk read); it needs a capability granting `write`. `address` and `length`
+   * (optional) name the range the device will touch: a range outside the object is refused with a
+   * `RangeError`. Returns the device address of the object, which in this single address space
+   * equals its address. Mappings are counted: each map needs its unmap.
+   */
+  map(
+    memory: Capability,
+    options?: { writable?: boolean; address?: bigint; length?: number },
+  ): Promise<bigint>;
+  /** Removes a mapping made by {@link map}. */
+  unmap(address: bigint): Promise<void>;
+  /**
+   * Allocates memory the driver and its device share (descriptor tables, command blocks), mapped
+   * into the device's domain for reading and writing. The bytes are shared memory: what the
+   * driver writes, the device sees.
+   */
+  allocate(size: number): Promise<{ address: bigint; bytes: Uint8Array }>;
+}
+
+/** The one object a driver instance sees. */
+export interface DriverContext {
+  readonly device: DeviceInfo;
+  /** The device's register windows by name, and nothing else's. */
+  readonly windows: Readonly<Record<string, RegisterWindow>>;
+  readonly irq: DriverIrq;
+  readonly dma: DriverDma;
+  /**
+   * Serves an interface the driver's manifest declares. Each method may return a value or a
+   * promise; arguments arrive already checked against the IDL schema.
+   */
+  // deno-lint-ignore no-explicit-any
+  export(iface: string, implementation: Record<string, (...args: any[]) => unknown>): void;
+  /** Invokes a method on another component by capability (for instance a client's notify). */
+  invoke(cap: Capability, method: string, args?: readonly unknown[]): Promise<unknown>;
+  /** A line for the kernel's event log. */
+  log(message: string): void;
+}
+
+/** What a driver's `start` returns. */
+export interface DriverInstance {
+  /** Called before the instance is torn down (device removed or system stopping). */
+  stop?(): void | Promise<void>;
+}
+
+/** The shape of a driver module. */
+export interface DriverModule {
+  start(ctx: DriverContext): DriverInstance | Promise<DriverInstance>;
+}
+
+/**
+ * Status codes a block driver reports through `INotify.complete(request, status)`: 0 is success,
+ * negative values are errors (their magnitudes follow POSIX errno where one fits).
+ */
+export const BlockStatus = {
+  OK: 0,
+  IO: -5,
+  FAULT: -14,
+  REMOVED: -19,
+  INVALID: -22,
+  RANGE: -34,
+} as const;
+
+/**
+ * A status code in words.
+ *
+ * @example
+ * ```ts
+ * import { describeStatus } from "./driver.ts";
+ * describeStatus(-19); // "device removed"
+ * ```
+ */
+export function describeStatus(status: number): string {
+  switch (status) {
+    case 0:
+      return "ok";
+    case -5:
+      return "I/O error reported by the device";
+    case -14:
+      return "DMA fault: the buffer is not mapped for the device";
+    case -19:
+      return "device removed";
+    case -22:
+      return "invalid request";
+    case -34:
+      return "block out of range";
+    default:
+      return `error ${status}`;
+  }
+}

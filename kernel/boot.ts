@@ -1,0 +1,124 @@
+/**
+ * Boot: the order in which a node comes up, one step per line.
+ *
+ * @module
+ */
+
+import { join } from "@std/path";
+import { DiskImage } from "../machine/disk_image.ts";
+import { createIdeController, IDE_PCI_IDENTITY } from "../machine/ide_controller.ts";
+import { Machine } from "../machine/machine.ts";
+import { NameService } from "../naming/name_service.ts";
+import { createNamingComponent } from "../naming/naming_component.ts";
+import { defaultDriversDir, scanDriverPackages } from "./driver_package.ts";
+import { DriverManager } from "./driver_manager.ts";
+import type { HostKind } from "./hosts/driver_host.ts";
+import type { RateLimit } from "./interrupt_router.ts";
+import { Kernel } from "./kernel.ts";
+
+/** The IDE disk of a machine. */
+export interface IdeDiskConfig {
+  /** Raw image file; default `<data>/disks/ide0.img`. */
+  readonly image?: string;
+  /** Size of a new image in bytes (default 64 MiB); an existing image keeps its size. */
+  readonly size?: number;
+  /** Keep the disk in memory (tests); `image` is ignored. */
+  readonly memory?: boolean;
+  /** Simulated latency of each disk step in ms (default 0). */
+  readonly latencyMs?: number;
+}
+
+/** What hardware the machine has. */
+export interface MachineConfig {
+  /** The IDE disk (`dev/ide0`), or false for none. Default: a disk. */
+  readonly ide?: IdeDiskConfig | false;
+}
+
+/** Options for {@link boot}. */
+export interface BootOptions {
+  /** The data directory (name database, disk images, history, logs). Default `./.mungi`. */
+  readonly data?: string;
+  /** The name database: a KV file path or `:memory:`. Default `<data>/names.kv`. */
+  readonly names?: string;
+  /** This node's id (top 16 bits of its addresses). Default 0. */
+  readonly node?: number;
+  /** Bytes of address space this node manages. Default the whole node (2^48). */
+  readonly addressSpaceBytes?: bigint;
+  /** The machine: `none` for a kernel without hardware. Default: the default machine. */
+  readonly machine?: MachineConfig | "none";
+  /** Where drivers run unless their manifest insists: `worker` (default) or `kernel`. */
+  readonly host?: HostKind;
+  /** Per-device host overrides, by device name. */
+  readonly hostFor?: Readonly<Record<string, HostKind>>;
+  /** The drivers folder. Default: this project's `drivers/`. */
+  readonly drivers?: string;
+  /** Interrupt rate limit of each driver instance. */
+  readonly irqRate?: RateLimit;
+}
+
+/** The name the name service binds itself under. */
+export const NAMING_NAME = "svc/naming";
+
+/**
+ * Boots a node: kernel, name service, INaming bound as `svc/naming`, the machine and a driver for
+ * each of its devices (named `dev/<device>`).
+ *
+ * @example
+ * ```ts ignore
+ * const kernel = await boot({ names: ":memory:", machine: { ide: { memory: true } } });
+ * await kernel.shutdown();
+ * ```
+ */
+export async function boot(options: BootOptions = {}): Promise<Kernel> {
+  const data = options.data ?? "./.mungi";
+  const namesPath = options.names ?? join(data, "names.kv");
+  const config = options.machine ?? {};
+  const kernel = new Kernel({
+    ...(options.node === undefined ? {} : { node: options.node }),
+    ...(options.addressSpaceBytes === undefined
+      ? {}
+      : { addressSpaceBytes: options.addressSpaceBytes }),
+  });
+  if (namesPath !== ":memory:") await Deno.mkdir(data, { recursive: true }); // data directory
+  const names = await NameService.open(namesPath); // persistent names
+  kernel.onShutdown(() => names.close());
+  const naming = createNamingComponent(kernel, names); // INaming, reachable by capability
+  kernel.attachNames(names, naming.capability);
+  await names.bind(NAMING_NAME, naming.component.address, { replace: true });
+  kernel.events.emit("boot", "kernel", `node ${kernel.node} up, names in ${namesPath}`);
+  if (config === "none") return kernel;
+
+  const machine = new Machine(); // PCI bus, interrupt lines, IOMMU
+  const packages = await scanDriverPackages(options.drivers ?? defaultDriversDir()); // manifests only
+  const drivers = new DriverManager(kernel, machine, packages, {
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.hostFor === undefined ? {} : { hostFor: options.hostFor }),
+    ...(options.irqRate === undefined ? {} : { rate: options.irqRate }),
+  });
+  kernel.attachMachine(machine, drivers);
+  kernel.onShutdown(async () => {
+    await drivers.shutdown(); // instances stop before their devices go
+    await machine.stop(); // flushes disk images
+  });
+  if (config.ide !== false) await attachIde(machine, data, config.ide ?? {}); // dev/ide0
+  await drivers.settled(); // drivers matched, loaded, started and named
+  return kernel;
+}
+
+async function attachIde(machine: Machine, data: string, disk: IdeDiskConfig): Promise<void> {
+  let image: DiskImage;
+  if (disk.memory) image = DiskImage.memory(disk.size ?? 64 * 1024 * 1024);
+  else {
+    const path = disk.image ?? join(data, "disks", "ide0.img");
+    if (disk.image === undefined) await Deno.mkdir(join(data, "disks"), { recursive: true });
+    image = await DiskImage.open(path, disk.size === undefined ? {} : { size: disk.size });
+  }
+  await machine.attachPci(
+    IDE_PCI_IDENTITY,
+    createIdeController({
+      name: "ide0",
+      image,
+      ...(disk.latencyMs === undefined ? {} : { latencyMs: disk.latencyMs }),
+    }),
+  );
+}

@@ -1,0 +1,195 @@
+/**
+ * Component instances (paper §2): an instance of a component class lives at its own address and
+ * serves only the interfaces its class declares and it has exported. Everything else about it is
+ * hidden; callers reach it only through {@link Kernel.invoke}.
+ *
+ * @module
+ */
+
+import type { IdlSchema, InterfaceSchema, MethodSchema } from "../idl/types.ts";
+import { type Address, formatAddress } from "./address.ts";
+
+/** Calls one method with already-validated positional arguments. */
+export type Dispatch = (iface: string, method: string, args: unknown[]) => Promise<unknown>;
+
+/** An implementation of one interface: a function per method. */
+// deno-lint-ignore no-explicit-any
+export type Implementation = Readonly<Record<string, (...args: any[]) => unknown>>;
+
+/** A method as the kernel resolves it for an invocation. */
+export interface ResolvedMethod {
+  readonly iface: InterfaceSchema;
+  readonly method: MethodSchema;
+  /** `Interface.method` */
+  readonly qualified: string;
+}
+
+/** Life-cycle states of an instance. */
+export type ComponentState = "starting" | "running" | "failed" | "destroyed";
+
+/** Counters kept per instance. */
+export interface ComponentStats {
+  calls: number;
+  errors: number;
+  denied: number;
+}
+
+/** What it takes to make an instance. */
+export interface ComponentOptions {
+  /** The component class (a driver package name, or a service name). */
+  readonly className: string;
+  /** Types and interfaces the class uses. */
+  readonly schema: IdlSchema;
+  /** Interfaces the class declares; only these can be exported. */
+  readonly provides: readonly string[];
+  /** Shown in listings and events, e.g. `ide0`. Defaults to the class name. */
+  readonly label?: string;
+  /** Where it runs: `kernel`, `worker`, ... Shown in listings. Default `kernel`. */
+  readonly host?: string;
+}
+
+/**
+ * One component instance, as the kernel holds it.
+ *
+ * @example
+ * ```ts ignore
+ * const c = kernel.createComponent({ className: "echo", schema, provides: ["IEcho"] });
+ * c.export("IEcho", { echo: (s: string) => s });
+ * ```
+ */
+export class Component {
+  readonly kind = "component" as const;
+  readonly address: Address;
+  readonly className: string;
+  readonly label: string;
+  readonly host: string;
+  readonly schema: IdlSchema;
+  readonly declared: ReadonlyMap<string, InterfaceSchema>;
+  readonly stats: ComponentStats = { calls: 0, errors: 0, denied: 0 };
+  state: ComponentState = "running";
+  #exported = new Map<string, Dispatch>();
+  #byMethod = new Map<string, ResolvedMethod[]>();
+  #onDestroy: (() => void)[] = [];
+
+  constructor(address: Address, options: ComponentOptions) {
+    this.address = address;
+    this.className = options.className;
+    this.label = options.label ?? options.className;
+    this.host = options.host ?? "kernel";
+    this.schema = options.schema;
+    const declared = new Map<string, InterfaceSchema>();
+    for (const name of options.provides) {
+      const iface = options.schema.interfaces[name];
+      if (!iface) {
+        throw new TypeError(
+          `Component class "${options.className}" declares interface ${name}, but its schema has no such interface (it has ${
+            Object.keys(options.schema.interfaces).join(", ") || "none"
+          })`,
+        );
+      }
+      declared.set(name, iface);
+    }
+    this.declared = declared;
+  }
+
+  /** Interfaces exported so far, in export order. */
+  get exported(): string[] {
+    return [...this.#exported.keys()];
+  }
+
+  /**
+   * Serves `iface` with an in-process implementation. Every method of the interface must be
+   * present; the interface must be declared by the class.
+   */
+  export(iface: string, implementation: Implementation): void {
+    const schema = this.#declaredOrThrow(iface);
+    for (const m of schema.methods) {
+      if (typeof implementation[m.name] !== "function") {
+        throw new TypeError(
+          `Cannot export ${iface} from ${this.label}: method ${m.name} is missing from the implementation`,
+        );
+      }
+    }
+    this.exportDispatch(iface, (_iface, method, args) => {
+      try {
+        return Promise.resolve(implementation[method]!(...args));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+  }
+
+  /** Serves `iface` through a dispatch function (how out-of-isolate hosts plug in). */
+  exportDispatch(iface: string, dispatch: Dispatch): void {
+    const schema = this.#declaredOrThrow(iface);
+    if (this.#exported.has(iface)) {
+      throw new TypeError(`Cannot export ${iface} from ${this.label}: already exported`);
+    }
+    this.#exported.set(iface, dispatch);
+    for (const m of schema.methods) {
+      const resolved: ResolvedMethod = {
+        iface: schema,
+        method: m,
+        qualified: `${iface}.${m.name}`,
+      };
+      const list = this.#byMethod.get(m.name) ?? [];
+      list.push(resolved);
+      this.#byMethod.set(m.name, list);
+      this.#byMethod.set(resolved.qualified, [resolved]);
+    }
+  }
+
+  /**
+   * Resolves `Interface.method`, or a bare `method` when exactly one exported interface has it.
+   * Returns undefined when nothing matches, and the candidates when a bare name is ambiguous.
+   */
+  resolve(name: string): ResolvedMethod | ResolvedMethod[] | undefined {
+    const list = this.#byMethod.get(name);
+    if (!list) return undefined;
+    return list.length === 1 ? list[0]! : list;
+  }
+
+  /** Hands a resolved call to the exporter. */
+  dispatch(resolved: ResolvedMethod, args: unknown[]): Promise<unknown> {
+    const d = this.#exported.get(resolved.iface.name)!;
+    return d(resolved.iface.name, resolved.method.name, args);
+  }
+
+  /** Runs `fn` when the instance is destroyed (release mappings, lines, workers). */
+  onDestroy(fn: () => void): void {
+    this.#onDestroy.push(fn);
+  }
+
+  /** Marks the instance destroyed and runs its clean-ups, newest first. */
+  destroy(): void {
+    if (this.state === "destroyed") return;
+    this.state = "destroyed";
+    for (const fn of this.#onDestroy.reverse()) {
+      try {
+        fn();
+      } catch {
+        // A failing clean-up must not stop the others.
+      }
+    }
+    this.#onDestroy = [];
+    this.#exported.clear();
+    this.#byMethod.clear();
+  }
+
+  /** A short description for errors. */
+  toString(): string {
+    return `${this.label} at ${formatAddress(this.address)}`;
+  }
+
+  #declaredOrThrow(iface: string): InterfaceSchema {
+    const schema = this.declared.get(iface);
+    if (!schema) {
+      throw new TypeError(
+        `Cannot export ${iface} from ${this.label}: class "${this.className}" does not declare it (it declares ${
+          [...this.declared.keys()].join(", ") || "nothing"
+        })`,
+      );
+    }
+    return schema;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The kernel's side of one driver instance's context: its register windows, interrupt
+ * registration, DMA mappings, exports and invocations, every one checked. Hosts expose these to
+ * the driver: the kernel host directly, the worker host over its shared-memory rings.
+ *
+ * @module
+ */
+
+import type { Capability } from "../idl/types.ts";
+import type { SideEffectRegister } from "../machine/device_model.ts";
+import type { PciFunction } from "../machine/pci_bus.ts";
+import type { Machine } from "../machine/machine.ts";
+import { formatAddress } from "./address.ts";
+import type { Component } from "./component.ts";
+import { PermissionDeniedError } from "./errors.ts";
+import {
+  DEFAULT_RATE_LIMIT,
+  type InterruptOwner,
+  type InterruptRouter,
+  type RateLimit,
+} from "./interrupt_router.ts";
+import type { Kernel } from "./kernel.ts";
+
+/** The device a driver instance serves, as the services need it. */
+export interface ServedDevice {
+  readonly fn: PciFunction;
+}
+
+/** Counters of one driver instance (the shell's `drivers` command shows them). */
+export interface DriverCounters {
+  interrupts: number;
+  denied: number;
+  faults: number;
+  dmaMaps: number;
+}
+
+/**
+ * Checked kernel services for one driver instance.
+ *
+ * @example
+ * ```ts ignore
+ * const services = new DriverServices(kernel, machine, router, component, fn, rate);
+ * await services.mapDma(cap, true);
+ * ```
+ */
+export class DriverServices {
+  readonly kernel: Kernel;
+  readonly machine: Machine;
+  readonly component: Component;
+  readonly fn: PciFunction;
+  readonly counters: DriverCounters = { interrupts: 0, denied: 0, faults: 0, dmaMaps: 0 };
+  #router: InterruptRouter;
+  #owner: InterruptOwner;
+  #mappings = new Map<bigint, { count: number; writable: boolean }>();
+  #owned: Capability[] = [];
+  #deliver: (line: number) => void = () => {};
+  #sideReads: Map<string, Set<number>>;
+  #sideWrites: Map<string, Set<number>>;
+
+  constructor(
+    kernel: Kernel,
+    machine: Machine,
+    router: InterruptRouter,
+    component: Component,
+    fn: PciFunction,
+    rate: RateLimit = DEFAULT_RATE_LIMIT,
+  ) {
+    this.kernel = kernel;
+    this.machine = machine;
+    this.#router = router;
+    this.component = component;
+    this.fn = fn;
+    this.#owner = {
+      label: component.label,
+      device: fn.model.name,
+      rate,
+      deliver: (line) => {
+        this.counters.interrupts++;
+        this.#deliver(line);
+      },
+    };
+    this.#sideReads = indexSideEffects(fn.model.sideEffects, "read");
+    this.#sideWrites = indexSideEffects(fn.model.sideEffects, "write");
+  }
+
+  /** The instance label (`ide0`). */
+  get label(): string {
+    return this.component.label;
+  }
+
+  /** Sets how interrupts reach the driver (the host's interrupt entry). */
+  onInterrupt(deliver: (line: number) => void): void {
+    this.#deliver = deliver;
+  }
+
+  /** Offsets of a window whose reads and writes the device model must see. */
+  sideEffects(window: string): { reads: ReadonlySet<number>; writes: ReadonlySet<number> } {
+    return {
+      reads: this.#sideReads.get(window) ?? new Set(),
+      writes: this.#sideWrites.get(window) ?? new Set(),
+    };
+  }
+
+  /** A driver's write to a side-effect register: the device model acts on it. */
+  deviceWrite(window: string, offset: number, width: 1 | 2 | 4, value: number): void {
+    try {
+      this.fn.model.write(window, offset, width, value);
+    } catch (error) {
+      this.kernel.events.emit(
+        "device.log",
+        this.fn.model.name,
+        `model failed on write: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** A driver's read of a side-effect register (a FIFO). */
+  deviceRead(window: string, offset: number, width: 1 | 2 | 4): number {
+    try {
+      return this.fn.model.read?.(window, offset, width) ?? 0;
+    } catch (error) {
+      this.kernel.events.emit(
+        "device.log",
+        this.fn.model.name,
+        `model failed on read: ${(error as Error).message}`,
+      );
+      return 0;
+    }
+  }
+
+  /** Registers for an interrupt line; only the device's own lines are accepted. */
+  registerIrq(line: number | undefined): void {
+    const l = line ?? this.fn.line;
+    try {
+      this.#router.register(l, this.#owner);
+    } catch (error) {
+      if (error instanceof PermissionDeniedError) this.counters.denied++;
+      throw error;
+    }
+  }
+
+  /** Acknowledges and re-arms a line. */
+  ackIrq(line: number | undefined): void {
+    this.#router.ack(line ?? this.fn.line, this.#owner);
+  }
+
+  /**
+   * Maps a memory object (by capability) into the device's IOMMU domain, checking that the range
+   * the driver names lies inside it. Counted: the mapping stays until every map is unmapped.
+   */
+  mapDma(
+    memory: Capability,
+    writable: boolean,
+    range?: { address?: bigint; length?: number },
+  ): bigint {
+    let obj;
+    try {
+      obj = this.kernel.memory(memory, writable ? "write" : "read");
+    } catch (error) {
+      this.denied(
+        `map memory ${formatCapabilityAddress(memory)} for DMA (${writable ? "write" : "read"})`,
+      );
+      throw error;
+    }
+    if (range?.address !== undefined || range?.length !== undefined) {
+      const start = range.address ?? obj.address;
+      const length = range.length ?? 0;
+      if (start < obj.address || start + BigInt(length) > obj.address + BigInt(obj.size)) {
+        throw new RangeError(
+          `Buffer too small: ${length} bytes at ${
+            formatAddress(start)
+          } do not fit in the memory object at ${formatAddress(obj.address)} (${obj.size} bytes)`,
+        );
+      }
+    }
+    const existing = this.#mappings.get(obj.address);
+    if (existing) {
+      existing.count++;
+      if (writable && !existing.writable) {
+        this.machine.iommu.unmap(this.fn.model.name, obj.address);
+        this.#iommuMap(obj, true);
+        existing.writable = true;
+      }
+      return obj.address;
+    }
+    this.#iommuMap(obj, writable);
+    this.#mappings.set(obj.address, { count: 1, writable });
+    this.counters.dmaMaps++;
+    return obj.address;
+  }
+
+  #iommuMap(
+    obj: { address: bigint; size: number; bytes: Uint8Array; label: string },
+    writable: boolean,
+  ): void {
+    this.machine.iommu.map(this.fn.model.name, {
+      address: obj.address,
+      length: obj.size,
+      bytes: obj.bytes,
+      writable,
+      label: obj.label,
+    });
+  }
+
+  /** Drops one count of a DMA mapping; the last one removes it from the IOMMU. */
+  unmapDma(address: bigint): void {
+    const m = this.#mappings.get(address);
+    if (!m) {
+      throw new RangeError(
+        `Cannot unmap ${formatAddress(address)}: ${this.label} has no mapping there`,
+      );
+    }
+    if (--m.count > 0) return;
+    this.#mappings.delete(address);
+    this.machine.iommu.unmap(this.fn.model.name, address);
+  }
+
+  /**
+   * Allocates memory shared by the driver and its device (descriptor tables), owned by the
+   * instance and freed with it, mapped for the device to read and write.
+   */
+  allocateDma(size: number): { address: bigint; bytes: Uint8Array; buffer: SharedArrayBuffer } {
+    const { capability } = this.kernel.allocate(size, `${this.label}-dma`);
+    const mem = this.kernel.memory(capability, "write");
+    this.#owned.push(capability);
+    this.mapDma(capability, true);
+    return { address: mem.address, bytes: mem.bytes, buffer: mem.buffer };
+  }
+
+  /** Invokes another component on the driver's behalf. */
+  invoke(cap: Capability, method: string, args: readonly unknown[]): Promise<unknown> {
+    return this.kernel.invoke(cap, method, args);
+  }
+
+  /** Records a denied access of this instance (a sandbox refusal, a foreign line, ...). */
+  denied(what: string): void {
+    this.counters.denied++;
+    this.component.stats.denied++;
+    this.kernel.events.emit("driver.denied", this.label, `denied: ${what}`);
+  }
+
+  /** Records a driver fault (a throw in its interrupt entry, a crash). */
+  fault(what: string): void {
+    this.counters.faults++;
+    this.kernel.events.emit("driver.fault", this.label, what);
+  }
+
+  /** A log line from the driver. */
+  log(message: string): void {
+    this.kernel.events.emit("device.log", this.label, message);
+  }
+
+  /** Releases lines and mappings (the instance is going away). */
+  release(): void {
+    this.#router.unregisterAll(this.#owner);
+    for (const address of this.#mappings.keys()) {
+      this.machine.iommu.unmap(this.fn.model.name, address);
+    }
+    this.#mappings.clear();
+    for (const cap of this.#owned) {
+      try {
+        this.kernel.free(cap);
+      } catch {
+        // Already gone with the kernel.
+      }
+    }
+    this.#owned = [];
+  }
+
+  /** Live DMA mappings of this instance. */
+  get mappingCount(): number {
+    return this.#mappings.size;
+  }
+}
+
+function indexSideEffects(
+  list: readonly SideEffectRegister[],
+  kind: "read" | "write",
+): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  for (const r of list) {
+    if (!r[kind]) continue;
+    let s = out.get(r.window);
+    if (!s) out.set(r.window, s = new Set());
+    s.add(r.offset);
+  }
+  return out;
+}
+
+function formatCapabilityAddress(cap: Capability): string {
+  return cap && typeof cap.address === "bigint" ? formatAddress(cap.address) : "(not a capability)";
+}

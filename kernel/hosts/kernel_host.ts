@@ -1,0 +1,134 @@
+/**
+ * The kernel host: the driver module is imported into the kernel's own isolate and called directly.
+ * It is the unprotected baseline, like an in-kernel Linux driver: for the performance comparison
+ * and for debugging. The driver module is the same one the worker host runs.
+ *
+ * @module
+ */
+
+import type { DriverContext, DriverInstance, DriverModule } from "../../driver.ts";
+import type { RegisterWindow } from "../../regs/runtime.ts";
+import { DeviceWindow } from "../device_window.ts";
+import type { DriverServices } from "../driver_services.ts";
+import type { DriverHost, HostOptions } from "./driver_host.ts";
+
+/**
+ * Runs a driver in the kernel's isolate.
+ *
+ * @example
+ * ```ts ignore
+ * const host = new KernelHost({ pkg, services, device });
+ * await host.start();
+ * ```
+ */
+export class KernelHost implements DriverHost {
+  readonly kind = "kernel" as const;
+  #options: HostOptions;
+  #instance: DriverInstance | undefined;
+  #stopped: Error | undefined;
+  #handler: ((line: number) => void | Promise<void>) | undefined;
+
+  constructor(options: HostOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    const { pkg, services, device } = this.#options;
+    const mod = await import(pkg.entryUrl) as Partial<DriverModule>;
+    if (typeof mod.start !== "function") {
+      throw new TypeError(`Driver ${pkg.name}: ${pkg.entry} does not export a start(ctx) function`);
+    }
+    const ctx = makeContext(services, device, (handler) => this.#handler = handler);
+    services.onInterrupt((line) => this.#interrupt(line));
+    this.#instance = await mod.start(ctx);
+  }
+
+  async stop(error: Error): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = error;
+    try {
+      await this.#instance?.stop?.();
+    } catch (e) {
+      this.#options.services.fault(`stop() threw: ${(e as Error).message}`);
+    }
+  }
+
+  #interrupt(line: number): void {
+    const { services } = this.#options;
+    const fail = (e: unknown) => {
+      services.fault(`interrupt handler threw: ${e instanceof Error ? e.message : String(e)}`);
+      try {
+        services.ackIrq(line);
+      } catch {
+        // The line was released meanwhile.
+      }
+    };
+    try {
+      const r = this.#handler?.(line);
+      if (r instanceof Promise) r.catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+}
+
+/** The driver context over direct calls. */
+function makeContext(
+  services: DriverServices,
+  device: HostOptions["device"],
+  setHandler: (handler: (line: number) => void | Promise<void>) => void,
+): DriverContext {
+  const windows: Record<string, RegisterWindow> = {};
+  for (const w of services.fn.windows) {
+    const side = services.sideEffects(w.name);
+    windows[w.name] = new DeviceWindow(w.buffer, side.writes, side.reads, {
+      write: (offset, width, value) => services.deviceWrite(w.name, offset, width, value),
+      read: (offset, width) => services.deviceRead(w.name, offset, width),
+    });
+  }
+  return {
+    device,
+    windows: Object.freeze(windows),
+    irq: {
+      lines: services.fn.line === 0 ? [] : [services.fn.line],
+      register: (handler, line) => {
+        try {
+          services.registerIrq(line);
+          setHandler(handler);
+          return Promise.resolve();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      ack: (line) => services.ackIrq(line),
+    },
+    dma: {
+      map: (memory, options) => {
+        try {
+          return Promise.resolve(services.mapDma(memory, options?.writable ?? false, options));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      unmap: (address) => {
+        try {
+          services.unmapDma(address);
+          return Promise.resolve();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      allocate: (size) => {
+        try {
+          const m = services.allocateDma(size);
+          return Promise.resolve({ address: m.address, bytes: m.bytes });
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+    },
+    export: (iface, implementation) => services.component.export(iface, implementation),
+    invoke: (cap, method, args) => services.invoke(cap, method, args ?? []),
+    log: (message) => services.log(message),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * Messages between the kernel and a worker host. The per-request path (calls, results, register
+ * side effects, interrupts, replies) runs on the shared-memory rings; postMessage carries only
+ * control (init, SharedArrayBuffers for DMA memory, stop).
+ *
+ * The `sync` words (an Int32Array over a small SharedArrayBuffer) let the driver block for the
+ * few things that must be synchronous for it: a register read with side effects, and the fence
+ * that makes a plain register read wait until its posted writes have reached the device.
+ *
+ * @module
+ */
+
+import type { SerializedError } from "../errors.ts";
+import type { DeviceInfo } from "../../driver.ts";
+import type { Channel } from "../ring.ts";
+
+/** Index of the count of posted register writes the kernel has applied. */
+export const SYNC_APPLIED = 0;
+/** Index of the sequence number of the last answered side-effect read. */
+export const SYNC_READ_SEQ = 1;
+/** Index of the value of that read. */
+export const SYNC_READ_VALUE = 2;
+/** Words in the sync buffer. */
+export const SYNC_WORDS = 4;
+
+/** A register window as the worker receives it. */
+export interface WindowInit {
+  readonly name: string;
+  readonly buffer: SharedArrayBuffer;
+  readonly writes: readonly number[];
+  readonly reads: readonly number[];
+}
+
+/** The control message that starts a worker host. */
+export interface InitMessage {
+  readonly t: "init";
+  readonly entryUrl: string;
+  readonly label: string;
+  readonly channel: Channel;
+  readonly sync: SharedArrayBuffer;
+  readonly windows: readonly WindowInit[];
+  readonly lines: readonly number[];
+  readonly device: DeviceInfo;
+}
+
+/** Kernel -> worker, on the ring. */
+export type ToWorker =
+  | { t: "call"; id: number; i: string; m: string; a: unknown[] }
+  | { t: "irq"; line: number }
+  | { t: "reply"; id: number; ok: true; v: unknown }
+  | { t: "reply"; id: number; ok: false; e: SerializedError };
+
+/** Worker -> kernel, on the ring. */
+export type ToKernel =
+  | { t: "started" }
+  | { t: "start_failed"; e: SerializedError }
+  | { t: "export"; i: string; m: string[] }
+  | { t: "result"; id: number; ok: true; v: unknown }
+  | { t: "result"; id: number; ok: false; e: SerializedError }
+  | { t: "mmio_w"; w: string; o: number; n: 1 | 2 | 4; v: number }
+  | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
+  | {
+    t: "req";
+    id: number;
+    op: "invoke" | "map" | "unmap" | "alloc" | "irq_register";
+    a: unknown[];
+  }
+  | { t: "irq_ack"; line: number }
+  | { t: "irq_done"; line: number; e?: SerializedError }
+  | { t: "denied"; what: string }
+  | { t: "log"; msg: string }
+  | { t: "stopped" };
+
+/** Kernel -> worker over postMessage: the SharedArrayBuffer of DMA memory just allocated. */
+export interface AllocReply {
+  readonly t: "alloc";
+  readonly id: number;
+  readonly address: bigint;
+  readonly buffer: SharedArrayBuffer;
+}

@@ -1,0 +1,326 @@
+/// <reference lib="deno.worker" />
+/**
+ * The worker host's side: runs inside a Deno Worker whose permissions allow reading the driver's
+ * package and nothing else. It builds the driver context over the shared-memory rings, wraps the
+ * Deno APIs so that every refused access is reported to the kernel as a denied access of this
+ * instance, imports the driver module and serves it.
+ *
+ * This module and its imports are loaded with the kernel's permissions before the driver runs; a
+ * driver can reach them (they are the driver API) but nothing else of the kernel.
+ *
+ * @module
+ */
+
+import "../../driver.ts";
+import "../../regs/runtime.ts";
+import type { DriverContext, DriverInstance, DriverModule } from "../../driver.ts";
+import type { RegisterWindow } from "../../regs/runtime.ts";
+import { DeviceWindow } from "../device_window.ts";
+import { deserializeError, serializeError } from "../errors.ts";
+import { Endpoint } from "../ring.ts";
+import {
+  type AllocReply,
+  type InitMessage,
+  SYNC_APPLIED,
+  SYNC_READ_SEQ,
+  SYNC_READ_VALUE,
+  type ToKernel,
+  type ToWorker,
+} from "./protocol.ts";
+
+/** Longest a driver blocks on the device (a side-effect read, a fence) before giving up. */
+const SYNC_TIMEOUT_MS = 5_000;
+
+let endpoint: Endpoint | undefined;
+function send(message: ToKernel): void {
+  endpoint?.send(message);
+}
+
+function isRefusal(error: unknown): boolean {
+  if (error instanceof Deno.errors.NotCapable) return true;
+  return error instanceof Error && /^Requires \w+ access/.test(error.message);
+}
+
+function describeCall(name: string, args: unknown[]): string {
+  const first = args[0];
+  const shown = typeof first === "string" || first instanceof URL
+    ? JSON.stringify(String(first))
+    : first === undefined
+    ? ""
+    : "...";
+  return `${name}(${shown})`;
+}
+
+/** Wraps a function so that a refusal (thrown or rejected) is reported before it propagates. */
+// deno-lint-ignore no-explicit-any
+function watch<F extends (...args: any[]) => any>(name: string, fn: F, self: unknown): F {
+  return function (this: unknown, ...args: unknown[]) {
+    const report = (error: unknown) => {
+      if (isRefusal(error)) {
+        send({ t: "denied", what: `${describeCall(name, args)}: ${(error as Error).message}` });
+      }
+      throw error;
+    };
+    try {
+      const result = fn.apply(this ?? self, args);
+      if (result instanceof Promise) return result.catch(report);
+      return result;
+    } catch (error) {
+      return report(error);
+    }
+  } as F;
+}
+
+/** Wraps the Deno namespace and fetch so refused accesses are seen by the kernel. */
+function watchDenoApis(): void {
+  const deno = Deno as unknown as Record<string, unknown>;
+  for (const key of Object.keys(deno)) {
+    const value = deno[key];
+    if (typeof value !== "function" || /^[A-Z]/.test(key)) continue;
+    try {
+      deno[key] = watch(`Deno.${key}`, value as (...a: unknown[]) => unknown, Deno);
+    } catch {
+      // Not writable: left as it is.
+    }
+  }
+  const env = Deno.env as unknown as Record<string, unknown>;
+  for (const key of ["get", "set", "delete", "has", "toObject"]) {
+    const fn = env[key];
+    if (typeof fn === "function") {
+      env[key] = watch(`Deno.env.${key}`, fn as (...a: unknown[]) => unknown, Deno.env);
+    }
+  }
+  const command = Deno.Command.prototype as unknown as Record<string, unknown>;
+  for (const key of ["output", "outputSync", "spawn"]) {
+    const fn = command[key];
+    if (typeof fn === "function") {
+      command[key] = watch(`Deno.Command.${key}`, fn as (...a: unknown[]) => unknown, undefined);
+    }
+  }
+  globalThis.fetch = watch("fetch", globalThis.fetch, globalThis);
+}
+
+/** Calls the kernel and waits for its reply. */
+let nextRequest = 1;
+const replies = new Map<number, PromiseWithResolvers<unknown>>();
+const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
+
+function request(
+  op: "invoke" | "map" | "unmap" | "alloc" | "irq_register",
+  args: unknown[],
+): Promise<unknown> {
+  const id = nextRequest++;
+  const p = Promise.withResolvers<unknown>();
+  replies.set(id, p);
+  send({ t: "req", id, op, a: args });
+  return p.promise;
+}
+
+function start(init: InitMessage): void {
+  const sync = new Int32Array(init.sync);
+  endpoint = new Endpoint(init.channel, "worker");
+  let posted = 0;
+  let readSeq = 0;
+  const blockUntil = (index: number, target: number, what: string) => {
+    endpoint!.flush();
+    const deadline = performance.now() + SYNC_TIMEOUT_MS;
+    let current = Atomics.load(sync, index);
+    while (current < target) {
+      if (performance.now() > deadline) {
+        throw new Error(`${init.label}: the device did not answer (${what})`);
+      }
+      Atomics.wait(sync, index, current, 50);
+      current = Atomics.load(sync, index);
+    }
+  };
+  const windows: Record<string, RegisterWindow> = {};
+  for (const w of init.windows) {
+    windows[w.name] = new DeviceWindow(w.buffer, new Set(w.writes), new Set(w.reads), {
+      write: (o, n, v) => {
+        posted++;
+        send({ t: "mmio_w", w: w.name, o, n, v });
+      },
+      read: (o, n) => {
+        const s = ++readSeq;
+        send({ t: "mmio_r", w: w.name, o, n, s });
+        blockUntil(SYNC_READ_SEQ, s, `read of ${w.name}+${o}`);
+        return Atomics.load(sync, SYNC_READ_VALUE) >>> 0;
+      },
+      fence: () => {
+        if (Atomics.load(sync, SYNC_APPLIED) < posted) {
+          blockUntil(SYNC_APPLIED, posted, "posted writes");
+        }
+      },
+    });
+  }
+
+  let instance: DriverInstance | undefined;
+  let irqHandler: ((line: number) => void | Promise<void>) | undefined;
+  // deno-lint-ignore no-explicit-any
+  const exports = new Map<string, Record<string, (...args: any[]) => unknown>>();
+  const ctx: DriverContext = {
+    device: init.device,
+    windows: Object.freeze(windows),
+    irq: {
+      lines: init.lines,
+      register: (handler, line) =>
+        request("irq_register", [line ?? init.lines[0] ?? 0]).then(() => {
+          irqHandler = handler;
+        }),
+      ack: (line) => send({ t: "irq_ack", line: line ?? init.lines[0] ?? 0 }),
+    },
+    dma: {
+      map: (memory, options) =>
+        request("map", [
+          memory,
+          options?.writable ?? false,
+          options?.address ?? null,
+          options?.length ?? null,
+        ]) as Promise<
+          bigint
+        >,
+      unmap: (address) => request("unmap", [address]).then(() => {}),
+      allocate: async (size) => {
+        const id = nextRequest++;
+        const p = Promise.withResolvers<AllocReply>();
+        allocs.set(id, p);
+        send({ t: "req", id, op: "alloc", a: [size] });
+        const reply = await p.promise;
+        return { address: reply.address, bytes: new Uint8Array(reply.buffer) };
+      },
+    },
+    export: (iface, implementation) => {
+      exports.set(iface, implementation);
+      send({ t: "export", i: iface, m: Object.keys(implementation) });
+    },
+    invoke: (cap, method, args) => request("invoke", [cap, method, args ?? []]),
+    log: (msg) => send({ t: "log", msg }),
+  };
+
+  const onMessage = (raw: unknown) => {
+    const m = raw as ToWorker;
+    switch (m.t) {
+      case "call": {
+        const fn = exports.get(m.i)?.[m.m];
+        if (!fn) {
+          send({
+            t: "result",
+            id: m.id,
+            ok: false,
+            e: { name: "MethodNotFoundError", message: `${m.i}.${m.m} is not exported` },
+          });
+          return;
+        }
+        let result: unknown;
+        try {
+          result = fn(...m.a);
+        } catch (error) {
+          send({ t: "result", id: m.id, ok: false, e: serializeError(error) });
+          return;
+        }
+        if (result instanceof Promise) {
+          result.then(
+            (v) => send({ t: "result", id: m.id, ok: true, v }),
+            (error) => send({ t: "result", id: m.id, ok: false, e: serializeError(error) }),
+          );
+        } else send({ t: "result", id: m.id, ok: true, v: result });
+        return;
+      }
+      case "irq": {
+        const done = (error?: unknown) =>
+          send(
+            error === undefined
+              ? { t: "irq_done", line: m.line }
+              : { t: "irq_done", line: m.line, e: serializeError(error) },
+          );
+        try {
+          const r = irqHandler?.(m.line);
+          if (r instanceof Promise) r.then(() => done(), done);
+          else done();
+        } catch (error) {
+          done(error);
+        }
+        return;
+      }
+      case "reply": {
+        const p = (replies.get(m.id) ?? allocs.get(m.id)) as
+          | PromiseWithResolvers<unknown>
+          | undefined;
+        if (!p) return;
+        replies.delete(m.id);
+        allocs.delete(m.id);
+        if (m.ok) p.resolve(m.v);
+        else p.reject(deserializeError(m.e));
+        return;
+      }
+    }
+  };
+  endpoint.start(onMessage).catch((error) => {
+    console.error(`${init.label}: worker ring failed: ${(error as Error).message}`);
+  });
+
+  watchDenoApis();
+  (async () => {
+    let mod: Partial<DriverModule>;
+    try {
+      mod = await import(init.entryUrl);
+    } catch (error) {
+      if (isRefusal(error)) {
+        send({ t: "denied", what: `import of the driver: ${(error as Error).message}` });
+      }
+      send({ t: "start_failed", e: serializeError(error) });
+      return;
+    }
+    if (typeof mod.start !== "function") {
+      send({
+        t: "start_failed",
+        e: { name: "TypeError", message: "the driver module does not export start(ctx)" },
+      });
+      return;
+    }
+    try {
+      instance = await mod.start(ctx);
+      send({ t: "started" });
+    } catch (error) {
+      if (isRefusal(error)) send({ t: "denied", what: (error as Error).message });
+      send({ t: "start_failed", e: serializeError(error) });
+    }
+  })();
+
+  self.addEventListener("message", async (e: MessageEvent) => {
+    const m = e.data as AllocReply | { t: "stop" };
+    if (m.t === "alloc") {
+      const p = allocs.get(m.id);
+      allocs.delete(m.id);
+      p?.resolve(m);
+    } else if (m.t === "stop") {
+      try {
+        await instance?.stop?.();
+      } catch (error) {
+        send({ t: "log", msg: `stop() threw: ${(error as Error).message}` });
+      }
+      send({ t: "stopped" });
+      endpoint?.flush();
+    }
+  });
+}
+
+self.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  const error = e.reason;
+  if (isRefusal(error)) send({ t: "denied", what: (error as Error).message });
+  send({
+    t: "log",
+    msg: `unhandled rejection in the driver: ${
+      error instanceof Error ? error.message : String(error)
+    }`,
+  });
+});
+self.addEventListener("error", (e) => {
+  e.preventDefault();
+  send({ t: "log", msg: `uncaught error in the driver: ${e.message}` });
+});
+
+self.addEventListener("message", (e: MessageEvent) => {
+  if ((e.data as { t?: string })?.t === "init") start(e.data as InitMessage);
+}, { once: true });

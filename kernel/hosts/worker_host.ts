@@ -1,0 +1,293 @@
+/**
+ * The worker host (the default): the driver runs in a Deno Worker that may read its own package
+ * and nothing else: no other files, no network, no environment, no processes, no FFI. Calls,
+ * results, register side effects and interrupts travel on shared-memory rings; postMessage carries
+ * only control. Every refused access inside the worker is reported and logged as a denied access
+ * of the instance.
+ *
+ * Deno 2.9 does not refuse `npm:`/remote imports or `Deno.openKv()` at its default location in
+ * such a worker, and `terminate()` does not stop a spinning one: see the README's security notes.
+ *
+ * @module
+ */
+
+import type { Capability } from "../../idl/types.ts";
+import { deserializeError, type SerializedError, serializeError } from "../errors.ts";
+import { createChannel, Endpoint } from "../ring.ts";
+import type { DriverHost, HostOptions } from "./driver_host.ts";
+import {
+  type AllocReply,
+  type InitMessage,
+  SYNC_APPLIED,
+  SYNC_READ_SEQ,
+  SYNC_READ_VALUE,
+  SYNC_WORDS,
+  type ToKernel,
+  type ToWorker,
+} from "./protocol.ts";
+
+/** How long a driver gets to start, and to stop, before it is treated as hung. */
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 2_000;
+/** Ring size each way. */
+const RING_BYTES = 1 << 20;
+
+/**
+ * Runs a driver in a permission-restricted Worker.
+ *
+ * @example
+ * ```ts ignore
+ * const host = new WorkerHost({ pkg, services, device });
+ * await host.start();
+ * ```
+ */
+export class WorkerHost implements DriverHost {
+  readonly kind = "worker" as const;
+  #options: HostOptions;
+  #worker: Worker | undefined;
+  #endpoint: Endpoint | undefined;
+  #sync = new Int32Array(new SharedArrayBuffer(SYNC_WORDS * 4));
+  #calls = new Map<number, PromiseWithResolvers<unknown>>();
+  #nextCall = 1;
+  #started = Promise.withResolvers<void>();
+  #stoppedAck: PromiseWithResolvers<void> | undefined;
+  #stopped: Error | undefined;
+  #applied = 0;
+
+  constructor(options: HostOptions) {
+    this.#options = options;
+  }
+
+  /** The permissions the worker gets: read its package, nothing else. */
+  static permissions(pkgDir: string): Deno.PermissionOptionsObject {
+    return {
+      read: [pkgDir],
+      write: false,
+      net: false,
+      env: false,
+      run: false,
+      ffi: false,
+      sys: false,
+      import: false,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { pkg, services, device } = this.#options;
+    const channel = createChannel(RING_BYTES);
+    this.#endpoint = new Endpoint(channel, "kernel");
+    const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
+      type: "module",
+      name: `driver ${pkg.name} for ${device.name}`,
+      deno: { permissions: WorkerHost.permissions(pkg.dir) },
+    });
+    this.#worker = worker;
+    worker.addEventListener("error", (e) => {
+      e.preventDefault();
+      services.fault(`worker error: ${e.message}`);
+      this.#fail(new Error(`${services.label}: the driver's worker failed: ${e.message}`));
+    });
+    void this.#endpoint.start((m) => this.#onMessage(m as ToKernel)).catch((error) => {
+      services.fault(`ring from the worker is corrupt: ${(error as Error).message}`);
+      this.#fail(new Error(`${services.label}: the driver broke its ring`));
+    });
+    const init: InitMessage = {
+      t: "init",
+      entryUrl: pkg.entryUrl,
+      label: services.label,
+      channel,
+      sync: this.#sync.buffer as SharedArrayBuffer,
+      windows: services.fn.windows.map((w) => {
+        const side = services.sideEffects(w.name);
+        return { name: w.name, buffer: w.buffer, writes: [...side.writes], reads: [...side.reads] };
+      }),
+      lines: services.fn.line === 0 ? [] : [services.fn.line],
+      device,
+    };
+    worker.postMessage(init);
+    services.onInterrupt((line) => this.#send({ t: "irq", line }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`driver ${pkg.name} did not start within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.#started.promise, timeout]);
+    } catch (error) {
+      this.#kill();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(error: Error): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = error;
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+    if (this.#worker) {
+      this.#stoppedAck = Promise.withResolvers<void>();
+      this.#worker.postMessage({ t: "stop" });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#stoppedAck.promise,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_TIMEOUT_MS)),
+      ]);
+      clearTimeout(timer);
+      // Let the driver's last sends (failed notifies of queued requests) reach the kernel.
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    this.#kill();
+  }
+
+  /** A call from the kernel to a method the driver exported. */
+  call(iface: string, method: string, args: unknown[]): Promise<unknown> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    const id = this.#nextCall++;
+    const p = Promise.withResolvers<unknown>();
+    this.#calls.set(id, p);
+    this.#send({ t: "call", id, i: iface, m: method, a: args });
+    return p.promise;
+  }
+
+  #send(m: ToWorker): void {
+    try {
+      this.#endpoint?.send(m);
+    } catch (error) {
+      this.#options.services.fault(`cannot send to the worker: ${(error as Error).message}`);
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#started.reject(error);
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+  }
+
+  #kill(): void {
+    this.#endpoint?.stop();
+    this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+
+  #reply(id: number, result: Promise<unknown>): void {
+    result.then(
+      (v) => this.#send({ t: "reply", id, ok: true, v }),
+      (error) => this.#send({ t: "reply", id, ok: false, e: serializeError(error) }),
+    );
+  }
+
+  #onMessage(m: ToKernel): void {
+    const { services } = this.#options;
+    switch (m.t) {
+      case "mmio_w":
+        services.deviceWrite(m.w, m.o, m.n, m.v);
+        Atomics.store(this.#sync, SYNC_APPLIED, ++this.#applied);
+        Atomics.notify(this.#sync, SYNC_APPLIED);
+        return;
+      case "mmio_r": {
+        const value = services.deviceRead(m.w, m.o, m.n);
+        Atomics.store(this.#sync, SYNC_READ_VALUE, value | 0);
+        Atomics.store(this.#sync, SYNC_READ_SEQ, m.s);
+        Atomics.notify(this.#sync, SYNC_READ_SEQ);
+        return;
+      }
+      case "result": {
+        const call = this.#calls.get(m.id);
+        if (!call) return;
+        this.#calls.delete(m.id);
+        if (m.ok) call.resolve(m.v);
+        else call.reject(deserializeError(m.e));
+        return;
+      }
+      case "req":
+        this.#request(m.id, m.op, m.a);
+        return;
+      case "irq_ack":
+        try {
+          services.ackIrq(m.line);
+        } catch (error) {
+          services.denied(`acknowledge line ${m.line}: ${(error as Error).message}`);
+        }
+        return;
+      case "irq_done":
+        if (m.e) {
+          services.fault(`interrupt handler threw: ${m.e.message}`);
+          try {
+            services.ackIrq(m.line);
+          } catch {
+            // Released meanwhile.
+          }
+        }
+        return;
+      case "export":
+        try {
+          services.component.exportDispatch(
+            m.i,
+            (iface, method, args) => this.call(iface, method, args),
+          );
+        } catch (error) {
+          services.fault(`export ${m.i} refused: ${(error as Error).message}`);
+        }
+        return;
+      case "denied":
+        services.denied(m.what);
+        return;
+      case "log":
+        services.log(m.msg);
+        return;
+      case "started":
+        this.#started.resolve();
+        return;
+      case "start_failed":
+        this.#started.reject(deserializeError(m.e as SerializedError));
+        return;
+      case "stopped":
+        this.#stoppedAck?.resolve();
+        return;
+    }
+  }
+
+  #request(id: number, op: string, a: unknown[]): void {
+    const { services } = this.#options;
+    const attempt = (fn: () => unknown) => {
+      try {
+        this.#reply(id, Promise.resolve(fn()));
+      } catch (error) {
+        this.#reply(id, Promise.reject(error));
+      }
+    };
+    switch (op) {
+      case "invoke":
+        this.#reply(id, services.invoke(a[0] as Capability, a[1] as string, a[2] as unknown[]));
+        return;
+      case "map": {
+        const range: { address?: bigint; length?: number } = {};
+        if (typeof a[2] === "bigint") range.address = a[2];
+        if (typeof a[3] === "number") range.length = a[3];
+        attempt(() => services.mapDma(a[0] as Capability, a[1] === true, range));
+        return;
+      }
+      case "unmap":
+        attempt(() => services.unmapDma(a[0] as bigint));
+        return;
+      case "irq_register":
+        attempt(() => services.registerIrq(typeof a[0] === "number" ? a[0] : undefined));
+        return;
+      case "alloc":
+        try {
+          const m = services.allocateDma(a[0] as number);
+          const reply: AllocReply = { t: "alloc", id, address: m.address, buffer: m.buffer };
+          this.#worker?.postMessage(reply);
+        } catch (error) {
+          this.#reply(id, Promise.reject(error));
+        }
+        return;
+      default:
+        services.denied(`unknown request ${op}`);
+    }
+  }
+}

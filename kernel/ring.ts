@@ -1,0 +1,1086 @@
+/**
+ * Single-producer single-consumer message rings in a SharedArrayBuffer: the per-request path
+ * between the kernel (main thread) and a driver host (a Deno Worker). postMessage stays for
+ * control; requests, replies and notifications travel here.
+ *
+ * Layout of a ring's SharedArrayBuffer (`Int32Array` words, each group on its own cache line):
+ *
+ * | byte offset | word            | written by | meaning                                      |
+ * |-------------|-----------------|------------|----------------------------------------------|
+ * | 0           | magic, capacity | creator    | `RING_MAGIC`, data capacity in bytes         |
+ * | 128         | tail            | writer     | bytes ever published (wraps at 2^32)         |
+ * | 256         | head            | reader     | bytes ever consumed (wraps at 2^32)          |
+ * | 384         | reader sleeping | both       | 1 while the reader waits on `tail`           |
+ * | 512         | writer waiting  | both       | 1 while the writer waits on `head` for space |
+ * | 640         | data            | writer     | `capacity` bytes of frames                   |
+ *
+ * A frame is a u32 payload length, then the payload, padded to 4 bytes. A frame never wraps:
+ * when it does not fit before the end, the writer puts a skip marker (length 0xffffffff) there
+ * and starts the frame at offset 0. So a payload may take up to `capacity / 2 - 4` bytes.
+ *
+ * Publication: the writer fills a frame with plain stores, then `Atomics.store`s `tail`; the
+ * reader `Atomics.load`s `tail` before reading frames and `Atomics.store`s `head` after. Each
+ * side wakes the other only when it has announced that it sleeps, because `Atomics.notify`
+ * costs a system call.
+ *
+ * Trust: the reader never trusts what the writer put in shared memory (lengths, `tail`) nor the
+ * writer the reader's `head`; an impossible value throws `RangeError` ("ring corrupted"), and
+ * payloads are decoded with bounds checks, so a hostile peer cannot crash its partner.
+ *
+ * @module
+ */
+
+import { ValueDecoder, ValueEncoder } from "./codec.ts";
+
+/** The first word of every ring: "RNG1". */
+export const RING_MAGIC = 0x524e4731;
+
+/** Bytes before the data area. */
+export const RING_HEADER_BYTES = 640;
+
+/** The smallest ring capacity, in bytes. */
+export const MIN_RING_CAPACITY = 4096;
+
+/** The largest ring capacity, in bytes. */
+export const MAX_RING_CAPACITY = 1 << 30;
+
+const W_MAGIC = 0;
+const W_CAPACITY = 1;
+const W_TAIL = 32;
+const W_HEAD = 64;
+const W_READER_SLEEPING = 96;
+const W_WRITER_WAITING = 128;
+
+const SKIP = -1;
+
+/** Returned by {@link RingReader.readValue} when the ring is empty. */
+export const EMPTY: unique symbol = Symbol("mungi.ring.empty");
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * Creates the shared memory of one ring with `capacityBytes` of data space (a power of two,
+ * 4 KiB to 1 GiB). Hand it to a {@link RingWriter} on one side and a {@link RingReader} on the
+ * other; it can be posted to a worker.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createRing } from "./ring.ts";
+ * const sab = createRing(65536);
+ * assertEquals(sab.byteLength, 65536 + 640);
+ * ```
+ */
+export function createRing(capacityBytes = 65536): SharedArrayBuffer {
+  if (
+    !Number.isInteger(capacityBytes) || capacityBytes < MIN_RING_CAPACITY ||
+    capacityBytes > MAX_RING_CAPACITY || (capacityBytes & (capacityBytes - 1)) !== 0
+  ) {
+    throw new RangeError(
+      `Cannot create ring of ${capacityBytes} bytes: capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}`,
+    );
+  }
+  const sab = new SharedArrayBuffer(RING_HEADER_BYTES + capacityBytes);
+  const header = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+  header[W_CAPACITY] = capacityBytes;
+  Atomics.store(header, W_MAGIC, RING_MAGIC);
+  return sab;
+}
+
+/** The views both ends need, after checking the buffer really is a ring. */
+function openRing(sab: SharedArrayBuffer, role: string): {
+  header: Int32Array;
+  data: Uint8Array;
+  words: Int32Array;
+  capacity: number;
+} {
+  if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < RING_HEADER_BYTES) {
+    throw new TypeError(`Cannot open ${role}: not a SharedArrayBuffer made by createRing()`);
+  }
+  const header = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+  const capacity = header[W_CAPACITY]!;
+  if (
+    Atomics.load(header, W_MAGIC) !== RING_MAGIC ||
+    capacity < MIN_RING_CAPACITY || (capacity & (capacity - 1)) !== 0 ||
+    sab.byteLength !== RING_HEADER_BYTES + capacity
+  ) {
+    throw new TypeError(`Cannot open ${role}: not a SharedArrayBuffer made by createRing()`);
+  }
+  return {
+    header,
+    data: new Uint8Array(sab, RING_HEADER_BYTES, capacity),
+    words: new Int32Array(sab, RING_HEADER_BYTES, capacity / 4),
+    capacity,
+  };
+}
+
+function corrupted(what: string): RangeError {
+  return new RangeError(`Ring corrupted: ${what}`);
+}
+
+/**
+ * The producing end of a ring. Only one writer may exist per ring.
+ *
+ * `tryWrite` and `writeValue` publish at once. `stage` and `stageValue` write without
+ * publishing, and {@link RingWriter.publish} makes everything staged visible with one atomic
+ * store and at most one wake-up: that is how a batch of replies costs one notification.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createRing, RingReader, RingWriter } from "./ring.ts";
+ * const sab = createRing(4096);
+ * const writer = new RingWriter(sab);
+ * assertEquals(writer.writeValue({ t: "ping", id: 1 }), true);
+ * assertEquals(new RingReader(sab).readValue(), { t: "ping", id: 1 });
+ * ```
+ */
+export class RingWriter {
+  #header: Int32Array;
+  #data: Uint8Array;
+  #words: Int32Array;
+  #capacity: number;
+  #mask: number;
+  /** Our tail, including staged frames not yet published. */
+  #tail: number;
+  /** The last published tail. */
+  #published: number;
+  /** The reader's head when we last looked. */
+  #head: number;
+  #encoder = new ValueEncoder(0);
+  #scratch = new ValueEncoder();
+
+  /** Opens the writing end of `sab` (made by {@link createRing}). */
+  constructor(sab: SharedArrayBuffer) {
+    const ring = openRing(sab, "ring writer");
+    this.#header = ring.header;
+    this.#data = ring.data;
+    this.#words = ring.words;
+    this.#capacity = ring.capacity;
+    this.#mask = ring.capacity - 1;
+    this.#tail = this.#published = Atomics.load(this.#header, W_TAIL);
+    this.#head = Atomics.load(this.#header, W_HEAD);
+  }
+
+  /** Data capacity of the ring in bytes. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** The largest payload a single message may have: `capacity / 2 - 4`. */
+  get maxMessageBytes(): number {
+    return this.#capacity / 2 - 4;
+  }
+
+  /** Whether frames have been staged since the last {@link RingWriter.publish}. */
+  get hasStaged(): boolean {
+    return this.#tail !== this.#published;
+  }
+
+  /**
+   * Writes one message of raw bytes and publishes it. Returns false, writing nothing, when the
+   * ring has no room now; throws `RangeError` when the message could never fit.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingWriter } from "./ring.ts";
+   * assertEquals(new RingWriter(createRing(4096)).tryWrite(new Uint8Array([1, 2, 3])), true);
+   * ```
+   */
+  tryWrite(bytes: Uint8Array): boolean {
+    if (!this.stage(bytes)) return false;
+    this.publish();
+    return true;
+  }
+
+  /**
+   * Encodes `value` (see `codec.ts`) straight into ring memory and publishes it. Returns false
+   * when the ring has no room now; throws `TypeError` for a value the codec refuses and
+   * `RangeError` for a message larger than {@link RingWriter.maxMessageBytes}.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingWriter } from "./ring.ts";
+   * assertEquals(new RingWriter(createRing(4096)).writeValue({ t: "irq", line: 14 }), true);
+   * ```
+   */
+  writeValue(value: unknown): boolean {
+    if (!this.stageValue(value)) return false;
+    this.publish();
+    return true;
+  }
+
+  /**
+   * Like {@link RingWriter.tryWrite} but does not publish: the reader sees the message after the
+   * next {@link RingWriter.publish}.
+   *
+   * @example
+   * ```ts
+   * import { createRing, RingWriter } from "./ring.ts";
+   * const writer = new RingWriter(createRing(4096));
+   * writer.stage(new Uint8Array([1]));
+   * writer.stage(new Uint8Array([2]));
+   * writer.publish(); // both become visible at once
+   * ```
+   */
+  stage(bytes: Uint8Array): boolean {
+    const n = bytes.length;
+    const start = this.#reserve(n);
+    if (start < 0) return false;
+    this.#data.set(bytes, start);
+    this.#commit(start, n);
+    return true;
+  }
+
+  /**
+   * Like {@link RingWriter.writeValue} but does not publish.
+   *
+   * @example
+   * ```ts
+   * import { createRing, RingWriter } from "./ring.ts";
+   * const writer = new RingWriter(createRing(4096));
+   * writer.stageValue({ t: "reply", id: 1 });
+   * writer.publish();
+   * ```
+   */
+  stageValue(value: unknown): boolean {
+    // Encode in place, into the free bytes before the end of the data area; if that fails,
+    // look at the reader's head again and retry; then encode aside, and wrap or give up.
+    if (this.#encodeInPlace(value) || (this.#refreshHead() && this.#encodeInPlace(value))) {
+      return true;
+    }
+    return this.stage(this.#scratch.encode(value));
+  }
+
+  /**
+   * Makes staged messages visible to the reader, and wakes the reader if it sleeps.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingWriter } from "./ring.ts";
+   * const writer = new RingWriter(createRing(4096));
+   * writer.stageValue(1);
+   * writer.publish();
+   * assertEquals(writer.hasStaged, false);
+   * ```
+   */
+  publish(): void {
+    if (this.#tail === this.#published) return;
+    this.#published = this.#tail;
+    const header = this.#header;
+    Atomics.store(header, W_TAIL, this.#tail);
+    if (
+      Atomics.load(header, W_READER_SLEEPING) !== 0 &&
+      Atomics.compareExchange(header, W_READER_SLEEPING, 1, 0) === 1
+    ) {
+      Atomics.notify(header, W_TAIL, 1);
+    }
+  }
+
+  /**
+   * Resolves once the reader has consumed something since the last write that found the ring
+   * full (at once if it already has). Retry the write then; it may still not fit, so loop.
+   * Like `Atomics.waitAsync` itself, the pending wait does not keep Deno's event loop alive.
+   *
+   * @example
+   * ```ts
+   * import { createRing, RingWriter } from "./ring.ts";
+   * const writer = new RingWriter(createRing(4096));
+   * const big = new Uint8Array(1000);
+   * while (writer.tryWrite(big)); // fill the ring
+   * const space = writer.waitForSpace(); // resolves when a reader consumes
+   * ```
+   */
+  waitForSpace(): Promise<void> {
+    const header = this.#header;
+    Atomics.store(header, W_WRITER_WAITING, 1);
+    const head = Atomics.load(header, W_HEAD);
+    if (head !== this.#head) {
+      Atomics.store(header, W_WRITER_WAITING, 0);
+      return RESOLVED;
+    }
+    const result = Atomics.waitAsync(header, W_HEAD, head);
+    if (!result.async) {
+      Atomics.store(header, W_WRITER_WAITING, 0);
+      return RESOLVED;
+    }
+    return result.value.then(() => {
+      Atomics.store(header, W_WRITER_WAITING, 0);
+    });
+  }
+
+  #encodeInPlace(value: unknown): boolean {
+    const pos = this.#tail & this.#mask;
+    const free = this.#capacity - ((this.#tail - this.#head) | 0);
+    const room = Math.min(free, this.#capacity - pos, this.#capacity / 2) - 4;
+    if (room < 0) return false;
+    const n = this.#encoder.encodeRange(value, this.#data, pos + 4, pos + 4 + room);
+    if (n < 0) return false;
+    this.#commit(pos + 4, n);
+    return true;
+  }
+
+  /** Loads the reader's head; returns whether it moved. */
+  #refreshHead(): boolean {
+    const head = Atomics.load(this.#header, W_HEAD);
+    if (head === this.#head) return false;
+    const used = (this.#tail - head) | 0;
+    if (used < 0 || used > this.#capacity || (head & 3) !== 0) {
+      throw corrupted(`reader's head ${head} is inconsistent with tail ${this.#tail}`);
+    }
+    this.#head = head;
+    return true;
+  }
+
+  /**
+   * Returns the data offset where a payload of `n` bytes may be written (writing a skip marker
+   * first if it has to wrap), or -1 when there is no room now.
+   */
+  #reserve(n: number): number {
+    if (n > this.maxMessageBytes) {
+      throw new RangeError(
+        `Cannot write a message of ${n} bytes: the ring's maximum is ${this.maxMessageBytes}`,
+      );
+    }
+    const frame = 4 + ((n + 3) & ~3);
+    const pos = this.#tail & this.#mask;
+    const contiguous = this.#capacity - pos;
+    const need = frame <= contiguous ? frame : contiguous + frame;
+    if (
+      need > this.#capacity - ((this.#tail - this.#head) | 0) &&
+      (!this.#refreshHead() || need > this.#capacity - ((this.#tail - this.#head) | 0))
+    ) {
+      return -1;
+    }
+    if (frame > contiguous) {
+      this.#words[pos >> 2] = SKIP;
+      this.#tail = (this.#tail + contiguous) | 0;
+      return 4;
+    }
+    return pos + 4;
+  }
+
+  /** Writes the length word of the frame whose payload starts at `start`, and advances. */
+  #commit(start: number, n: number): void {
+    this.#words[(start - 4) >> 2] = n;
+    this.#tail = (this.#tail + 4 + ((n + 3) & ~3)) | 0;
+  }
+}
+
+/**
+ * The consuming end of a ring. Only one reader may exist per ring.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createRing, EMPTY, RingReader, RingWriter } from "./ring.ts";
+ * const sab = createRing(4096);
+ * const reader = new RingReader(sab);
+ * assertEquals(reader.readValue(), EMPTY);
+ * new RingWriter(sab).writeValue("hi");
+ * assertEquals(reader.readValue(), "hi");
+ * ```
+ */
+export class RingReader {
+  #header: Int32Array;
+  #data: Uint8Array;
+  #words: Int32Array;
+  #capacity: number;
+  #mask: number;
+  /** Bytes consumed by us, possibly not yet stored to the shared head. */
+  #head: number;
+  /** The head last stored to shared memory. */
+  #stored: number;
+  /** The writer's tail when we last looked. */
+  #tail: number;
+  /** Payload length of the frame found by the last successful `#next()`. */
+  #length = 0;
+  #decoder = new ValueDecoder();
+
+  /** Opens the reading end of `sab` (made by {@link createRing}). */
+  constructor(sab: SharedArrayBuffer) {
+    const ring = openRing(sab, "ring reader");
+    this.#header = ring.header;
+    this.#data = ring.data;
+    this.#words = ring.words;
+    this.#capacity = ring.capacity;
+    this.#mask = ring.capacity - 1;
+    this.#head = this.#stored = this.#tail = Atomics.load(this.#header, W_HEAD);
+  }
+
+  /** Whether a message is waiting (one atomic load at most). */
+  get hasData(): boolean {
+    return this.#tail !== this.#head || this.#loadTail() !== this.#head;
+  }
+
+  /**
+   * Takes the next message as a copy of its bytes, or `undefined` when the ring is empty.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader, RingWriter } from "./ring.ts";
+   * const sab = createRing(4096);
+   * new RingWriter(sab).tryWrite(new Uint8Array([7]));
+   * assertEquals(new RingReader(sab).tryRead(), new Uint8Array([7]));
+   * ```
+   */
+  tryRead(): Uint8Array | undefined {
+    const start = this.#next();
+    if (start < 0) return undefined;
+    const bytes = this.#data.slice(start, start + this.#length);
+    this.#storeHead();
+    return bytes;
+  }
+
+  /**
+   * Takes and decodes the next message, or returns {@link EMPTY}. A message that does not decode
+   * is consumed anyway, then its `RangeError` or `TypeError` is thrown.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, EMPTY, RingReader } from "./ring.ts";
+   * assertEquals(new RingReader(createRing(4096)).readValue(), EMPTY);
+   * ```
+   */
+  readValue(): unknown {
+    const start = this.#next();
+    if (start < 0) return EMPTY;
+    try {
+      return this.#decoder.decode(this.#data, start, start + this.#length);
+    } finally {
+      this.#storeHead();
+    }
+  }
+
+  /**
+   * Hands every waiting message (up to `max`) to `fn` as a view of ring memory, valid only during
+   * the call, and returns how many it handled. Space is given back to the writer once at the end
+   * (and every quarter ring on long batches). `fn` may return `false` to stop after this
+   * message. If `fn` throws, that message counts as consumed.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader, RingWriter } from "./ring.ts";
+   * const sab = createRing(4096);
+   * const writer = new RingWriter(sab);
+   * writer.tryWrite(new Uint8Array([1]));
+   * writer.tryWrite(new Uint8Array([2, 3]));
+   * const lengths: number[] = [];
+   * assertEquals(new RingReader(sab).drain((bytes) => lengths.push(bytes.length)), 2);
+   * assertEquals(lengths, [1, 2]);
+   * ```
+   */
+  drain(fn: (bytes: Uint8Array) => unknown, max: number = Infinity): number {
+    let count = 0;
+    try {
+      while (count < max) {
+        const start = this.#next();
+        if (start < 0) break;
+        count++;
+        const more = fn(this.#data.subarray(start, start + this.#length));
+        this.#maybeStoreHead();
+        if (more === false) break;
+      }
+    } finally {
+      this.#storeHead();
+    }
+    return count;
+  }
+
+  /**
+   * Decodes every waiting message (up to `max`) and hands it to `fn`; returns how many it
+   * handled. `fn` may return `false` to stop after this message. A message that fails to decode
+   * is consumed and its error thrown.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader, RingWriter } from "./ring.ts";
+   * const sab = createRing(4096);
+   * const writer = new RingWriter(sab);
+   * writer.writeValue("a");
+   * writer.writeValue("b");
+   * const got: unknown[] = [];
+   * assertEquals(new RingReader(sab).drainValues((v) => got.push(v)), 2);
+   * assertEquals(got, ["a", "b"]);
+   * ```
+   */
+  drainValues(fn: (value: unknown) => unknown, max: number = Infinity): number {
+    let count = 0;
+    const decoder = this.#decoder;
+    const data = this.#data;
+    try {
+      while (count < max) {
+        const start = this.#next();
+        if (start < 0) break;
+        count++;
+        const more = fn(decoder.decode(data, start, start + this.#length));
+        this.#maybeStoreHead();
+        if (more === false) break;
+      }
+    } finally {
+      this.#storeHead();
+    }
+    return count;
+  }
+
+  /**
+   * Busy-waits up to `micros` microseconds for a message, watching `tail` with atomic loads and
+   * the clock every 64 loads. Returns whether a message is waiting. It blocks the thread's event
+   * loop meanwhile: use it only when a reply is expected within microseconds.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader } from "./ring.ts";
+   * assertEquals(new RingReader(createRing(4096)).spin(10), false); // after about 10 us
+   * ```
+   */
+  spin(micros: number): boolean {
+    if (this.hasData) return true;
+    if (!(micros > 0)) return false;
+    const header = this.#header;
+    const head = this.#head;
+    const deadline = performance.now() + micros / 1000;
+    for (let i = 1;; i++) {
+      if (Atomics.load(header, W_TAIL) !== head) return this.hasData;
+      if ((i & 63) === 0 && performance.now() >= deadline) return false;
+    }
+  }
+
+  /**
+   * Adaptive wait: spins up to `spinMicros` (see {@link RingReader.spin}), then announces that it
+   * sleeps, checks once more (so a write racing with the announcement is not missed) and waits
+   * with `Atomics.waitAsync` on `tail` until the writer publishes. Resolves when a message is
+   * waiting; a call to {@link RingReader.wake} also resolves it. Like `Atomics.waitAsync` itself,
+   * the pending wait does not keep Deno's event loop alive (a live worker or a timer must).
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader, RingWriter } from "./ring.ts";
+   * const sab = createRing(4096);
+   * const reader = new RingReader(sab);
+   * const ready = reader.waitAsync(20);
+   * new RingWriter(sab).writeValue("x");
+   * await ready;
+   * assertEquals(reader.readValue(), "x");
+   * ```
+   */
+  waitAsync(spinMicros = 0): Promise<void> {
+    if (this.spin(spinMicros)) return RESOLVED;
+    const header = this.#header;
+    Atomics.store(header, W_READER_SLEEPING, 1);
+    const tail = Atomics.load(header, W_TAIL);
+    if (tail !== this.#head) {
+      Atomics.store(header, W_READER_SLEEPING, 0);
+      return RESOLVED;
+    }
+    const result = Atomics.waitAsync(header, W_TAIL, tail);
+    if (!result.async) {
+      Atomics.store(header, W_READER_SLEEPING, 0);
+      return RESOLVED;
+    }
+    return result.value.then(() => {
+      Atomics.store(header, W_READER_SLEEPING, 0);
+    });
+  }
+
+  /**
+   * Blocks the thread with `Atomics.wait` until a message is waiting or `timeoutMs` passes;
+   * returns whether a message is waiting. For contexts that may block (a worker's own loop);
+   * Deno allows it on the main thread too, where it freezes the event loop.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createRing, RingReader } from "./ring.ts";
+   * assertEquals(new RingReader(createRing(4096)).waitSync(1), false); // after 1 ms
+   * ```
+   */
+  waitSync(timeoutMs: number = Infinity): boolean {
+    if (this.hasData) return true;
+    const header = this.#header;
+    Atomics.store(header, W_READER_SLEEPING, 1);
+    const tail = Atomics.load(header, W_TAIL);
+    if (tail === this.#head) Atomics.wait(header, W_TAIL, tail, timeoutMs);
+    Atomics.store(header, W_READER_SLEEPING, 0);
+    return this.hasData;
+  }
+
+  /**
+   * Wakes a pending {@link RingReader.waitAsync} or {@link RingReader.waitSync} without a message
+   * (used to stop a loop). It may be called from any thread that has the ring.
+   *
+   * @example
+   * ```ts
+   * import { createRing, RingReader } from "./ring.ts";
+   * const reader = new RingReader(createRing(4096));
+   * const waiting = reader.waitAsync();
+   * reader.wake();
+   * await waiting;
+   * ```
+   */
+  wake(): void {
+    Atomics.notify(this.#header, W_TAIL);
+  }
+
+  /**
+   * Finds the next frame: returns the data offset of its payload and sets `#length`, and moves
+   * our head past it; returns -1 when the ring is empty.
+   */
+  #next(): number {
+    let available = (this.#tail - this.#head) | 0;
+    if (available === 0) {
+      available = (this.#loadTail() - this.#head) | 0;
+      if (available === 0) return -1;
+    }
+    let pos = this.#head & this.#mask;
+    let length = this.#words[pos >> 2]!;
+    if (length === SKIP) {
+      const skip = this.#capacity - pos;
+      if (skip >= available) throw this.#corrupt("skip marker past the tail");
+      this.#head = (this.#head + skip) | 0;
+      available -= skip;
+      pos = 0;
+      length = this.#words[0]!;
+    }
+    // Checked before padding, so that a huge length cannot overflow into a small one.
+    const room = Math.min(available, this.#capacity - pos) - 4;
+    if (length < 0 || length > room || ((length + 3) & ~3) > room) {
+      throw this.#corrupt(`frame length ${length} at offset ${pos} overruns the data`);
+    }
+    this.#length = length;
+    this.#head = (this.#head + 4 + ((length + 3) & ~3)) | 0;
+    return pos + 4;
+  }
+
+  /** Loads and checks the writer's tail. */
+  #loadTail(): number {
+    const tail = Atomics.load(this.#header, W_TAIL);
+    const available = (tail - this.#head) | 0;
+    if (available < 0 || available > this.#capacity || (tail & 3) !== 0) {
+      throw corrupted(`writer's tail ${tail} is inconsistent with head ${this.#head}`);
+    }
+    return this.#tail = tail;
+  }
+
+  /** Drops all published data we cannot parse, so that the next call does not fail again. */
+  #corrupt(what: string): RangeError {
+    this.#head = this.#tail;
+    this.#storeHead();
+    return corrupted(what);
+  }
+
+  #maybeStoreHead(): void {
+    if (((this.#head - this.#stored) | 0) >= this.#capacity >> 2) this.#storeHead();
+  }
+
+  /** Gives consumed space back to the writer, waking it if it waits for space. */
+  #storeHead(): void {
+    if (this.#head === this.#stored) return;
+    this.#stored = this.#head;
+    const header = this.#header;
+    Atomics.store(header, W_HEAD, this.#head);
+    if (
+      Atomics.load(header, W_WRITER_WAITING) !== 0 &&
+      Atomics.compareExchange(header, W_WRITER_WAITING, 1, 0) === 1
+    ) {
+      Atomics.notify(header, W_HEAD, 1);
+    }
+  }
+}
+
+/**
+ * The two rings of a kernel <-> driver host connection. Plain data: post it to the worker.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type Channel, createChannel } from "./ring.ts";
+ * const channel: Channel = createChannel(65536);
+ * assertEquals(channel.toWorker.byteLength, 65536 + 640);
+ * ```
+ */
+export interface Channel {
+  /** Kernel writes, worker reads. */
+  readonly toWorker: SharedArrayBuffer;
+  /** Worker writes, kernel reads. */
+  readonly toKernel: SharedArrayBuffer;
+}
+
+/**
+ * Creates a {@link Channel}: two rings of `capacityBytes` each.
+ *
+ * @example
+ * ```ts
+ * import { createChannel, Endpoint } from "./ring.ts";
+ * const channel = createChannel(65536);
+ * const kernel = new Endpoint(channel, "kernel");
+ * // worker.postMessage(channel); and in the worker: new Endpoint(channel, "worker")
+ * ```
+ */
+export function createChannel(capacityBytes = 65536): Channel {
+  return { toWorker: createRing(capacityBytes), toKernel: createRing(capacityBytes) };
+}
+
+/** Options of an {@link Endpoint}. */
+export interface EndpointOptions {
+  /**
+   * How long the loop may hold its thread waiting for the next message before it yields to the
+   * event loop and sleeps in `Atomics.waitAsync`, in microseconds (default 50). It busy-polls
+   * while messages arrive within that time and otherwise blocks in `Atomics.wait` (which frees
+   * the CPU and wakes in a few microseconds when the peer publishes). 0 never holds the thread.
+   */
+  spinMicros?: number;
+  /** Most messages handled before the loop gives space back and looks around (default 256). */
+  maxBatch?: number;
+  /**
+   * Sends staged before they are published without waiting for the end of the batch or of the
+   * microtask checkpoint (default 32): keeps the peer busy during long bursts.
+   */
+  publishEvery?: number;
+  /** Longest stretch of continuous work before yielding to the event loop, in ms (default 4). */
+  yieldMs?: number;
+}
+
+/**
+ * One side of a {@link Channel}: writes one ring, reads the other. `send` never blocks and never
+ * loses a message: when the ring is full it queues locally (encoded, in order) and flushes as the
+ * peer consumes. `start` runs the receive loop: it drains in batches, publishes what the handler
+ * sent with one atomic store, then waits adaptively: busy-polls while replies come within
+ * `spinMicros`, else blocks in `Atomics.wait` for that long, then sleeps in `Atomics.waitAsync`
+ * (yielding to the event loop). Every few milliseconds of continuous traffic it yields anyway.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createChannel, Endpoint } from "./ring.ts";
+ * const channel = createChannel(4096);
+ * const kernel = new Endpoint(channel, "kernel");
+ * const worker = new Endpoint(channel, "worker"); // normally in the worker
+ * const echo = worker.start((msg) => worker.send(msg));
+ * const got = new Promise((resolve) => kernel.start(resolve));
+ * kernel.send({ t: "call", id: 1 });
+ * assertEquals(await got, { t: "call", id: 1 });
+ * kernel.stop();
+ * worker.stop();
+ * await echo;
+ * ```
+ */
+export class Endpoint {
+  #writer: RingWriter;
+  #reader: RingReader;
+  #spinMax: number;
+  /** Current busy-poll length in microseconds: the budget while polling pays off, else less. */
+  #spin: number;
+  #waits = 0;
+  #maxBatch: number;
+  #yieldMs: number;
+  /** Messages (encoded) waiting for ring space. */
+  #backlog = new Backlog();
+  #flushedWaiters: (() => void)[] = [];
+  #flushing = false;
+  /** Why queued messages could not be flushed (a corrupted ring); thrown by later sends. */
+  #error: unknown = undefined;
+  #publishScheduled = false;
+  /** Messages staged since the last publish. */
+  #staged = 0;
+  #publishEvery: number;
+  #inLoop = false;
+  #running = false;
+  #stopped = false;
+
+  /** Opens the `side` ("kernel" or "worker") of `channel`. */
+  constructor(channel: Channel, side: "kernel" | "worker", options: EndpointOptions = {}) {
+    if (side !== "kernel" && side !== "worker") {
+      throw new TypeError(`Cannot open endpoint: side must be "kernel" or "worker", not ${side}`);
+    }
+    const out = side === "kernel" ? channel.toWorker : channel.toKernel;
+    const inn = side === "kernel" ? channel.toKernel : channel.toWorker;
+    this.#writer = new RingWriter(out);
+    this.#reader = new RingReader(inn);
+    this.#spinMax = this.#spin = Math.max(0, options.spinMicros ?? 50);
+    this.#maxBatch = Math.max(1, options.maxBatch ?? 256);
+    this.#publishEvery = Math.max(1, options.publishEvery ?? 32);
+    this.#yieldMs = options.yieldMs ?? 4;
+  }
+
+  /** Messages queued locally because the ring was full. */
+  get queued(): number {
+    return this.#backlog.size;
+  }
+
+  /**
+   * Sends `message` (anything `codec.ts` carries). Throws `TypeError` at once for a value the
+   * codec refuses, `RangeError` for one larger than half the ring or when the peer has
+   * corrupted the ring. Outside the receive loop, sends are published together at the end of the
+   * current microtask checkpoint; inside it, after the batch.
+   *
+   * @example
+   * ```ts
+   * import { createChannel, Endpoint } from "./ring.ts";
+   * const kernel = new Endpoint(createChannel(4096), "kernel");
+   * kernel.send({ t: "call", id: 17, iface: "IBlock", method: "read", args: [0, 8] });
+   * ```
+   */
+  send(message: unknown): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#backlog.size === 0) {
+      if (this.#writer.stageValue(message)) {
+        if (++this.#staged >= this.#publishEvery) this.#publish();
+        else this.#schedulePublish();
+        return;
+      }
+      this.#publish();
+      this.#backlog.push(message);
+      this.#flush().catch((error) => {
+        this.#error = error;
+      });
+      return;
+    }
+    this.#backlog.push(message);
+  }
+
+  /**
+   * Resolves when no message is queued locally any more (all are in the ring): how a producer
+   * that sends in bulk respects back-pressure.
+   *
+   * @example
+   * ```ts
+   * import { createChannel, Endpoint } from "./ring.ts";
+   * const kernel = new Endpoint(createChannel(4096), "kernel");
+   * kernel.send("x");
+   * if (kernel.queued > 0) await kernel.flushed();
+   * ```
+   */
+  flushed(): Promise<void> {
+    if (this.#backlog.size === 0) return RESOLVED;
+    return new Promise((resolve) => this.#flushedWaiters.push(resolve));
+  }
+
+  /** Publishes staged messages now instead of at the next microtask checkpoint. */
+  flush(): void {
+    this.#publish();
+  }
+
+  /**
+   * Runs the receive loop: calls `handler` for every message, in order, until {@link stop}.
+   * Resolves after `stop()`; rejects (and stops) if `handler` throws or a message is corrupt.
+   * While running it keeps the process alive, like a listening socket.
+   *
+   * @example
+   * ```ts
+   * import { createChannel, Endpoint } from "./ring.ts";
+   * const worker = new Endpoint(createChannel(4096), "worker");
+   * const done = worker.start((msg) => console.log(msg));
+   * worker.stop();
+   * await done;
+   * ```
+   */
+  async start(handler: (message: unknown) => void): Promise<void> {
+    if (this.#running) throw new TypeError("Cannot start endpoint: it is already running");
+    this.#running = true;
+    this.#stopped = false;
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const yielder = new MessageChannel();
+    let resume: () => void = () => {};
+    yielder.port1.onmessage = () => resume();
+    const reader = this.#reader;
+    const deliver = (message: unknown): boolean => {
+      handler(message);
+      return !this.#stopped;
+    };
+    try {
+      let lastYield = performance.now();
+      while (!this.#stopped) {
+        this.#inLoop = true;
+        let handled: number;
+        try {
+          handled = reader.drainValues(deliver, this.#maxBatch);
+        } finally {
+          this.#inLoop = false;
+          this.#publish();
+        }
+        if (this.#stopped) break;
+        if (performance.now() - lastYield >= this.#yieldMs) {
+          await new Promise<void>((resolve) => {
+            resume = resolve;
+            yielder.port2.postMessage(null);
+          });
+          lastYield = performance.now();
+          continue;
+        }
+        if (handled > 0 && reader.hasData) continue;
+        if (this.#waitBriefly()) continue;
+        await reader.waitAsync(0);
+        lastYield = performance.now();
+      }
+    } finally {
+      this.#running = false;
+      clearInterval(keepAlive);
+      yielder.port1.close();
+      yielder.port2.close();
+    }
+  }
+
+  /**
+   * Stops the receive loop after the message being handled (the rest stay in the ring for a
+   * later `start()`); `start()`'s promise then resolves.
+   * Queued sends still flush as the peer consumes.
+   *
+   * @example
+   * ```ts
+   * import { createChannel, Endpoint } from "./ring.ts";
+   * const kernel = new Endpoint(createChannel(4096), "kernel");
+   * const loop = kernel.start(() => {});
+   * kernel.stop();
+   * await loop;
+   * ```
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#reader.wake();
+  }
+
+  /**
+   * Waits up to the spin budget for the next message without leaving this task: busy-polls while
+   * that pays off, then blocks in `Atomics.wait` for the rest of the budget, which frees the CPU
+   * for the peer (when both threads share one core, spinning only delays the reply). Returns
+   * whether a message arrived.
+   */
+  #waitBriefly(): boolean {
+    const budget = this.#spinMax;
+    if (budget <= 0) return false;
+    let spin = this.#spin;
+    // Every 64th wait without spinning, try spinning again: conditions change.
+    if (spin === 0 && (++this.#waits & 63) === 0) spin = budget;
+    if (spin > 0) {
+      if (this.#reader.spin(spin)) {
+        this.#spin = budget;
+        return true;
+      }
+      this.#spin = spin >> 1;
+    }
+    const rest = budget - spin;
+    return rest > 0 && this.#reader.waitSync(rest / 1000);
+  }
+
+  #schedulePublish(): void {
+    if (this.#inLoop || this.#publishScheduled) return;
+    this.#publishScheduled = true;
+    queueMicrotask(() => {
+      this.#publishScheduled = false;
+      this.#publish();
+    });
+  }
+
+  #publish(): void {
+    this.#staged = 0;
+    this.#writer.publish();
+  }
+
+  /** Moves queued messages into the ring as space frees, in order. */
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      const writer = this.#writer;
+      while (!this.#backlog.moveInto(writer)) {
+        writer.publish();
+        await writer.waitForSpace();
+      }
+      writer.publish();
+      const waiters = this.#flushedWaiters;
+      this.#flushedWaiters = [];
+      for (const resolve of waiters) resolve();
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
+
+const BACKLOG_CHUNK = 1 << 16;
+
+/**
+ * Encoded messages waiting for ring space, oldest first: each a u32 length and the bytes, packed
+ * into 64 KiB chunks so that queueing a message costs an encoding, not an allocation.
+ */
+class Backlog {
+  #chunks: Uint8Array[] = [];
+  #views: DataView[] = [];
+  /** Bytes used in each chunk. */
+  #used: number[] = [];
+  /** Read position in the first chunk. */
+  #read = 0;
+  #size = 0;
+  #encoder = new ValueEncoder(0);
+  #scratch = new ValueEncoder();
+
+  /** Messages queued. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Encodes and queues `value`; throws (queueing nothing) if the codec refuses it. */
+  push(value: unknown): void {
+    const last = this.#chunks.length - 1;
+    if (last >= 0) {
+      const chunk = this.#chunks[last]!;
+      const at = this.#used[last]!;
+      if (at + 4 <= chunk.length) {
+        const n = this.#encoder.encodeRange(value, chunk, at + 4, chunk.length);
+        if (n >= 0) {
+          this.#views[last]!.setUint32(at, n, true);
+          this.#used[last] = at + 4 + n;
+          this.#size++;
+          return;
+        }
+      }
+    }
+    const bytes = this.#scratch.encode(value);
+    const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, 4 + bytes.length));
+    const view = new DataView(chunk.buffer);
+    view.setUint32(0, bytes.length, true);
+    chunk.set(bytes, 4);
+    this.#chunks.push(chunk);
+    this.#views.push(view);
+    this.#used.push(4 + bytes.length);
+    this.#size++;
+  }
+
+  /** Stages queued messages into `writer` while they fit; returns whether none is left. */
+  moveInto(writer: RingWriter): boolean {
+    while (this.#size > 0) {
+      const chunk = this.#chunks[0]!;
+      const at = this.#read;
+      if (at >= this.#used[0]!) {
+        this.#chunks.shift();
+        this.#views.shift();
+        this.#used.shift();
+        this.#read = 0;
+        continue;
+      }
+      const n = this.#views[0]!.getUint32(at, true);
+      if (!writer.stage(chunk.subarray(at + 4, at + 4 + n))) return false;
+      this.#read = at + 4 + n;
+      this.#size--;
+    }
+    // Empty: keep one standard chunk for next time.
+    const keep = this.#chunks[this.#chunks.length - 1];
+    this.#chunks.length = this.#views.length = this.#used.length = 0;
+    this.#read = 0;
+    if (keep !== undefined && keep.length === BACKLOG_CHUNK) {
+      this.#chunks.push(keep);
+      this.#views.push(new DataView(keep.buffer));
+      this.#used.push(0);
+    }
+    return true;
+  }
+}

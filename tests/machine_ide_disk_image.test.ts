@@ -1,0 +1,105 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { DEFAULT_IMAGE_SIZE, DiskImage } from "../machine/disk_image.ts";
+import { pattern } from "./_machine_ide_harness.ts";
+
+async function withTempDir(use: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await use(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("DiskImage.open creates a missing image sparse at the default size", async () => {
+  await withTempDir(async (dir) => {
+    const disk = await DiskImage.open(`${dir}/new.img`);
+    assert(disk.created);
+    assertEquals(disk.size, DEFAULT_IMAGE_SIZE);
+    assertEquals(disk.sectors, DEFAULT_IMAGE_SIZE / 512);
+    assertEquals(disk.sectorSize, 512);
+    disk.close();
+    const stat = await Deno.stat(`${dir}/new.img`);
+    assertEquals(stat.size, 64 * 1024 * 1024);
+    // Sparse: next to nothing is allocated (blocks are 512-byte units).
+    if (stat.blocks !== null) assert(stat.blocks * 512 < 1024 * 1024, `${stat.blocks} blocks`);
+  });
+});
+
+Deno.test("DiskImage.open keeps an existing image's size and contents", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/disk.img`;
+    const first = await DiskImage.open(path, { size: 128 * 512 });
+    first.writeSectors(5, pattern(1024, 1));
+    first.close();
+    const again = await DiskImage.open(path, { size: 4096 * 512 });
+    assert(!again.created);
+    assertEquals(again.sectors, 128);
+    const back = new Uint8Array(1024);
+    again.readSectors(5, 2, back);
+    assertEquals(back, pattern(1024, 1));
+    again.close();
+  });
+});
+
+Deno.test("DiskImage.open refuses sizes that are not whole sectors", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/odd.img`, new Uint8Array(1000));
+    await assertRejects(() => DiskImage.open(`${dir}/odd.img`), RangeError, "1000 bytes");
+    await Deno.writeFile(`${dir}/empty.img`, new Uint8Array(0));
+    await assertRejects(() => DiskImage.open(`${dir}/empty.img`), RangeError, "0 bytes");
+    await assertRejects(() => DiskImage.open(`${dir}/new.img`, { size: 1000 }), RangeError);
+    await assertRejects(() => Deno.stat(`${dir}/new.img`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("DiskImage.open with create: false fails for a missing file", async () => {
+  await withTempDir(async (dir) => {
+    await assertRejects(
+      () => DiskImage.open(`${dir}/missing.img`, { create: false }),
+      Deno.errors.NotFound,
+      "missing.img",
+    );
+  });
+});
+
+Deno.test("DiskImage access out of range is a RangeError that names the numbers", () => {
+  const disk = DiskImage.memory(16 * 512);
+  assertThrows(() => disk.readSectors(15, 2, new Uint8Array(1024)), RangeError, "LBA 15");
+  assertThrows(() => disk.readSectors(-1, 1, new Uint8Array(512)), RangeError, "16 sectors");
+  assertThrows(() => disk.writeSectors(16, new Uint8Array(512)), RangeError, "LBA 16");
+  assertThrows(() => disk.writeSectors(0, new Uint8Array(100)), RangeError, "100 bytes");
+  assertThrows(() => disk.readSectors(0, 2, new Uint8Array(512)), RangeError, "1024 bytes");
+  assertThrows(() => disk.readAt(16 * 512 - 1, new Uint8Array(2)), RangeError, "8191");
+  assertThrows(() => DiskImage.memory(100), RangeError);
+});
+
+Deno.test("DiskImage byte access crosses sector boundaries", () => {
+  const disk = DiskImage.memory(4 * 512);
+  disk.writeAt(500, pattern(100, 2));
+  const back = new Uint8Array(100);
+  disk.readAt(500, back);
+  assertEquals(back, pattern(100, 2));
+  const sector = new Uint8Array(512);
+  disk.readSectors(1, 1, sector);
+  assertEquals(sector.subarray(0, 88), pattern(100, 2).subarray(12));
+});
+
+Deno.test("DiskImage reads straight into a shared buffer and flush makes writes durable", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/disk.img`;
+    const disk = await DiskImage.open(path, { size: 64 * 512 });
+    const shared = new Uint8Array(new SharedArrayBuffer(4096), 1024, 1024);
+    shared.set(pattern(1024, 3));
+    disk.writeSectors(10, shared);
+    disk.flush();
+    assertEquals((await Deno.readFile(path)).subarray(5120, 6144), pattern(1024, 3));
+    const into = new Uint8Array(new SharedArrayBuffer(2048), 512, 1024);
+    disk.readSectors(10, 2, into);
+    assertEquals(into, pattern(1024, 3));
+    disk.close();
+    assert(disk.closed);
+    disk.close(); // twice is fine
+    assertThrows(() => disk.readSectors(0, 1, into), Deno.errors.BadResource, "closed");
+  });
+});
