@@ -367,9 +367,9 @@ export class ValueEncoder {
     const record = v as Record<string, unknown>;
     const keys = this.#keys;
     const inner = depth + 1;
-    const names = Object.keys(record);
-    for (let i = 0; i < names.length; i++) {
-      const key = names[i]!;
+    // for-in is faster than Object.keys() here; for a plain object it lists the same keys in the
+    // same order (it would add enumerable keys of a polluted Object.prototype).
+    for (const key in record) {
       this.#string(key);
       keys[inner] = key;
       this.#value(record[key], inner);

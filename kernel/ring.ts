@@ -785,7 +785,7 @@ export class Endpoint {
   #yieldMs: number;
   /** Messages (encoded) waiting for ring space. */
   #backlog = new Backlog();
-  #flushedWaiters: (() => void)[] = [];
+  #flushedWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #flushing = false;
   /** Why queued messages could not be flushed (a corrupted ring); thrown by later sends. */
   #error: unknown = undefined;
@@ -842,6 +842,9 @@ export class Endpoint {
       this.#backlog.push(message);
       this.#flush().catch((error) => {
         this.#error = error;
+        const waiters = this.#flushedWaiters;
+        this.#flushedWaiters = [];
+        for (const waiter of waiters) waiter.reject(error);
       });
       return;
     }
@@ -850,7 +853,7 @@ export class Endpoint {
 
   /**
    * Resolves when no message is queued locally any more (all are in the ring): how a producer
-   * that sends in bulk respects back-pressure.
+   * that sends in bulk respects back-pressure. Rejects if the peer corrupted the ring.
    *
    * @example
    * ```ts
@@ -861,8 +864,9 @@ export class Endpoint {
    * ```
    */
   flushed(): Promise<void> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#backlog.size === 0) return RESOLVED;
-    return new Promise((resolve) => this.#flushedWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.#flushedWaiters.push({ resolve, reject }));
   }
 
   /** Publishes staged messages now instead of at the next microtask checkpoint. */
@@ -999,7 +1003,7 @@ export class Endpoint {
       writer.publish();
       const waiters = this.#flushedWaiters;
       this.#flushedWaiters = [];
-      for (const resolve of waiters) resolve();
+      for (const waiter of waiters) waiter.resolve();
     } finally {
       this.#flushing = false;
     }

@@ -114,3 +114,36 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 }
+
+Deno.test("data written and flushed survives a reboot on the same data directory", async () => {
+  const data = await Deno.makeTempDir({ prefix: "mungi-ide-" });
+  try {
+    const bytes = pattern(512 * 4, 42);
+    const first = await boot({ data, machine: { ide: { size: 1 << 20 } } });
+    try {
+      const dev = first.mint(await first.names.lookup("dev/ide0"));
+      const disk = await BlockClient.open(first, dev);
+      await disk.write(77n, bytes);
+      assertEquals(await first.invoke(dev, "IIde.flush"), 0);
+      disk.close();
+    } finally {
+      await first.shutdown();
+    }
+    const image = await Deno.readFile(`${data}/disks/ide0.img`);
+    assertEquals(image.length, 1 << 20);
+    assertEquals(image.subarray(77 * 512, 81 * 512), bytes);
+    const second = await boot({ data, machine: { ide: { size: 1 << 20 } } });
+    try {
+      const disk = await BlockClient.open(
+        second,
+        second.mint(await second.names.lookup("dev/ide0")),
+      );
+      assertEquals(await disk.read(77n, 4), bytes);
+      disk.close();
+    } finally {
+      await second.shutdown();
+    }
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});

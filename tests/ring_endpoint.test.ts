@@ -183,3 +183,16 @@ Deno.test("large messages near the ring's limit pass through the endpoint", asyn
   worker.stop();
   assertEquals(got, sizes);
 });
+
+Deno.test("a peer that corrupts the ring makes flushed() and later sends fail", async () => {
+  const channel = createChannel(4096);
+  const kernel = new Endpoint(channel, "kernel", options);
+  while (kernel.queued === 0) kernel.send("fill");
+  const waiting = kernel.flushed();
+  // The "worker" lies about how far it has read (the head word is at byte 256).
+  const header = new Int32Array(channel.toWorker, 0, 160);
+  Atomics.store(header, 64, 1 << 20);
+  Atomics.notify(header, 64);
+  await assertRejects(() => within(2000, waiting), RangeError, "Ring corrupted");
+  assertThrows(() => kernel.send("more"), RangeError, "Ring corrupted");
+});

@@ -74,13 +74,20 @@ function watch<F extends (...args: any[]) => any>(name: string, fn: F, self: unk
 /** Wraps the Deno namespace and fetch so refused accesses are seen by the kernel. */
 function watchDenoApis(): void {
   const deno = Deno as unknown as Record<string, unknown>;
-  for (const key of Object.keys(deno)) {
+  for (const key of Object.getOwnPropertyNames(deno)) {
+    if (/^[A-Z]/.test(key)) continue;
+    // Unstable APIs (openKv, ...) are getters: read the function once and redefine it.
     const value = deno[key];
-    if (typeof value !== "function" || /^[A-Z]/.test(key)) continue;
+    if (typeof value !== "function") continue;
     try {
-      deno[key] = watch(`Deno.${key}`, value as (...a: unknown[]) => unknown, Deno);
+      Object.defineProperty(Deno, key, {
+        value: watch(`Deno.${key}`, value as (...a: unknown[]) => unknown, Deno),
+        writable: true,
+        configurable: true,
+        enumerable: true,
+      });
     } catch {
-      // Not writable: left as it is.
+      // Not configurable: left as it is.
     }
   }
   const env = Deno.env as unknown as Record<string, unknown>;

@@ -1,0 +1,158 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { fromFileUrl } from "@std/path";
+import { boot } from "../kernel/boot.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { RateLimit } from "../kernel/interrupt_router.ts";
+import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
+
+const HOSTILE_DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
+
+/** Boots a machine with an IDE disk and one probe device whose id selects the attack. */
+async function withHostile(
+  deviceId: number,
+  fn: (kernel: Kernel, probe: ReturnType<typeof createProbeDevice>) => Promise<void>,
+  irqRate?: RateLimit,
+): Promise<void> {
+  const kernel = await boot({
+    names: ":memory:",
+    drivers: HOSTILE_DRIVERS,
+    machine: { ide: false },
+    ...(irqRate ? { irqRate } : {}),
+  });
+  try {
+    // Another device first, so that foreign interrupt lines exist.
+    await kernel.machine.attachPci(probeIdentity(0), createProbeDevice("other0"));
+    const probe = createProbeDevice(`probe${deviceId}`);
+    await kernel.machine.attachPci(probeIdentity(deviceId), probe);
+    await kernel.drivers.settled();
+    await fn(kernel, probe);
+    // Whatever the driver did, the kernel still serves.
+    assertEquals(
+      await kernel.invoke(kernel.naming, "INaming.lookup", ["svc/naming"]),
+      await kernel.names.lookup("svc/naming"),
+    );
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
+async function probeCall(
+  kernel: Kernel,
+  device: string,
+  method: string,
+  args: unknown[] = [],
+): Promise<unknown> {
+  const address = await kernel.names.lookup(`dev/${device}`);
+  return await kernel.invoke(kernel.mint(address), method, args);
+}
+
+function deniedEvents(kernel: Kernel, source: string): string[] {
+  return kernel.events.recent({ kind: "driver.denied", source }).map((e) => e.message);
+}
+
+const attacks: [number, string, RegExp][] = [
+  [1, "reads /etc/passwd", /Deno\.readTextFile\("\/etc\/passwd"\)/],
+  [2, "opens a socket", /Deno\.connect/],
+  [3, "reads an environment variable", /Deno\.env\.get\("HOME"\)/],
+  [4, "spawns a process", /Deno\.Command\.output/],
+  [5, "opens a KV database file", /Deno\.openKv\("\/tmp\/mungi-hostile\.kv"\)/],
+];
+
+for (const [id, what, pattern] of attacks) {
+  Deno.test(`a driver that ${what} is refused and logged as a denied access of its instance`, async () => {
+    await withHostile(id, async (kernel) => {
+      const device = `probe${id}`;
+      assertEquals(await probeCall(kernel, device, "IProbe.attempt"), "NotCapable");
+      const denied = deniedEvents(kernel, device);
+      assert(
+        denied.some((m) => pattern.test(m)),
+        `no matching denied event in ${JSON.stringify(denied)}`,
+      );
+      assert(kernel.drivers.instance(device)!.counters.denied >= 1);
+    });
+  });
+}
+
+Deno.test("a driver that imports a file outside its package does not start, and the log names it", async () => {
+  await withHostile(6, async (kernel) => {
+    assertEquals(kernel.drivers.instance("probe6"), undefined);
+    assertEquals(await kernel.names.tryLookup("dev/probe6"), undefined);
+    assert(deniedEvents(kernel, "probe6").some((m) => /kernel\/kernel\.ts/.test(m)));
+    const faults = kernel.events.recent({ kind: "driver.fault", source: "probe6" }).map((e) =>
+      e.message
+    );
+    assert(
+      faults.some((m) => /failed to start: Requires read access/.test(m)),
+      JSON.stringify(faults),
+    );
+  });
+});
+
+Deno.test("a driver that programs DMA to an address it never mapped faults without harm", async () => {
+  await withHostile(7, async (kernel) => {
+    const faults = kernel.events.recent({ kind: "iommu.fault", source: "probe7" });
+    assertEquals(faults.length, 1);
+    assertMatch(faults[0]!.message, /probe7 write of 16 bytes at 0x0000000070000000/);
+    assertEquals(kernel.machine.iommu.faults.at(-1)?.device, "probe7");
+    // The driver's device is still usable, and its interrupt came (the device reports the fault).
+    await probeCall(kernel, "probe7", "IProbe.poke", [3, 0, 0n]);
+    await new Promise((r) => setTimeout(r, 50));
+    assert((await probeCall(kernel, "probe7", "IProbe.interrupts") as number) >= 1);
+  });
+});
+
+Deno.test("a driver that registers another device's interrupt line is refused", async () => {
+  await withHostile(8, async (kernel) => {
+    const results = (await probeCall(kernel, "probe8", "IProbe.attempt") as string).split(",");
+    assert(results.every((r) => r === "PermissionDeniedError"), results.join(","));
+    const denied = deniedEvents(kernel, "probe8");
+    assert(denied.some((m) => /belongs to other0/.test(m)), JSON.stringify(denied));
+    // Its own line still works.
+    await probeCall(kernel, "probe8", "IProbe.poke", [3, 0, 0n]);
+    await new Promise((r) => setTimeout(r, 50));
+    assertEquals(await probeCall(kernel, "probe8", "IProbe.interrupts"), 1);
+  });
+});
+
+Deno.test("an interrupt storm reaches the driver as a rate-limited trickle", async () => {
+  const rate = { perSecond: 200, burst: 5 };
+  await withHostile(9, async (kernel, probe) => {
+    const started = performance.now();
+    for (let burst = 0; burst < 20; burst++) {
+      await probeCall(kernel, "probe9", "IProbe.poke", [2, 5000, 0n]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const elapsed = (performance.now() - started) / 1000;
+    const seen = await probeCall(kernel, "probe9", "IProbe.interrupts") as number;
+    const line = kernel.drivers.router.stats().find((s) => s.owner === "probe9")!;
+    assertEquals(probe.raised, 100_000);
+    assertEquals(line.raised, 100_000);
+    assertEquals(line.delivered, seen);
+    assert(seen >= 1);
+    assert(
+      seen <= rate.burst + Math.ceil(rate.perSecond * elapsed) + 1,
+      `${seen} deliveries in ${elapsed}s`,
+    );
+    assert(line.coalesced > 99_000);
+    assert(
+      kernel.events.recent({ kind: "irq.coalesced", source: "probe9" }).length >= 1 ||
+        line.rateLimited === 0,
+    );
+  }, rate);
+});
+
+Deno.test("a driver that throws in its interrupt handler is logged, and its line is re-armed", async () => {
+  await withHostile(10, async (kernel) => {
+    await probeCall(kernel, "probe10", "IProbe.poke", [3, 0, 0n]);
+    await new Promise((r) => setTimeout(r, 50));
+    await probeCall(kernel, "probe10", "IProbe.poke", [3, 0, 0n]);
+    await new Promise((r) => setTimeout(r, 50));
+    const faults = kernel.events.recent({ kind: "driver.fault", source: "probe10" }).map((e) =>
+      e.message
+    );
+    assertEquals(faults.length, 2, JSON.stringify(faults));
+    assertMatch(faults[0]!, /interrupt handler threw: hostile handler blew up/);
+    assertEquals(await probeCall(kernel, "probe10", "IProbe.interrupts"), 2);
+  });
+});
