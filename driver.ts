@@ -22,12 +22,14 @@ export type { Capability, RegisterWindow };
 export interface DeviceInfo {
   /** The device's name, e.g. `ide0`. */
   readonly name: string;
-  /** The bus it sits on. */
-  readonly bus: "pci" | "usb" | "platform";
+  /** The bus it sits on (`usbhost`: a USB host controller's root, served by the USB core). */
+  readonly bus: "pci" | "usb" | "usbhost";
   /** PCI: vendor/device ids and class code; USB: descriptor fields. */
   readonly ids: Readonly<Record<string, number>>;
   /** PCI configuration space (256 bytes), or USB descriptors, as the bus reported them. */
   readonly config: Uint8Array;
+  /** Capabilities handed down with the device (a USB device's `usb`: its IUsbDevice). */
+  readonly caps: Readonly<Record<string, Capability>>;
 }
 
 /** Interrupts of the driver's own device. */
@@ -67,6 +69,45 @@ export interface DriverDma {
   allocate(size: number): Promise<{ address: bigint; bytes: Uint8Array }>;
 }
 
+/** A device a bus driver announces (the USB core announces each enumerated USB device). */
+export interface ChildDevice {
+  /** Unique device name (`usb1`); its driver instance is named `dev/<name>`. */
+  readonly name: string;
+  readonly bus: "usb" | "usbhost";
+  /** Ids match rules test (USB: vendorId, productId, deviceClass, interfaceClass, ...). */
+  readonly ids: Readonly<Record<string, number>>;
+  /** Descriptors as the device reported them. */
+  readonly config: Uint8Array;
+  /** Capabilities its driver gets (`usb`: the device's IUsbDevice object). */
+  readonly caps: Readonly<Record<string, Capability>>;
+}
+
+/**
+ * An implementation of an interface: a function per method. Arguments arrive checked against the
+ * IDL schema, so their types are those of the IDL (see the generated interface files).
+ */
+// deno-lint-ignore no-explicit-any
+export type MethodTable = Record<string, (...args: any[]) => unknown>;
+
+/** Objects: further components a driver instance serves (per-client sessions, per-device handles). */
+export interface DriverObjects {
+  /**
+   * Serves `iface` (listed in the manifest's `objects`) from a new object at its own address;
+   * returns the object's capability. The object dies with the instance.
+   */
+  create(iface: string, implementation: MethodTable): Promise<Capability>;
+  /** Destroys an object this instance created; calls through its capabilities then fail. */
+  destroy(cap: Capability): Promise<void>;
+}
+
+/** For bus drivers (manifest `announces`): the devices found on the bus. */
+export interface DriverBus {
+  /** A device appeared on the bus; the kernel matches, loads and names its driver. */
+  add(child: ChildDevice): Promise<void>;
+  /** The device went away: its driver's requests fail with DeviceRemovedError. */
+  remove(name: string): Promise<void>;
+}
+
 /** The one object a driver instance sees. */
 export interface DriverContext {
   readonly device: DeviceInfo;
@@ -78,8 +119,9 @@ export interface DriverContext {
    * Serves an interface the driver's manifest declares. Each method may return a value or a
    * promise; arguments arrive already checked against the IDL schema.
    */
-  // deno-lint-ignore no-explicit-any
-  export(iface: string, implementation: Record<string, (...args: any[]) => unknown>): void;
+  export(iface: string, implementation: MethodTable): void;
+  readonly objects: DriverObjects;
+  readonly bus: DriverBus;
   /** Invokes a method on another component by capability (for instance a client's notify). */
   invoke(cap: Capability, method: string, args?: readonly unknown[]): Promise<unknown>;
   /** A line for the kernel's event log. */

@@ -10,15 +10,16 @@
 import { dirname, fromFileUrl, join, resolve, toFileUrl } from "@std/path";
 import { checkIdl } from "../idl/mod.ts";
 import type { IdlSchema, InterfaceSchema, TypeDef } from "../idl/types.ts";
+import type { BusKind, DeviceNode } from "./device_node.ts";
 
-/** One match rule: every field given must equal the device's. */
+/**
+ * One match rule: the bus, and numeric fields that must all equal the device's ids. PCI ids:
+ * vendorId, deviceId, classCode, subclass, progIf. USB ids: vendorId, productId, deviceClass,
+ * interfaceClass, interfaceSubclass, interfaceProtocol.
+ */
 export interface MatchRule {
-  readonly bus: "pci" | "usb";
-  readonly vendorId?: number;
-  readonly deviceId?: number;
-  readonly classCode?: number;
-  readonly subclass?: number;
-  readonly progIf?: number;
+  readonly bus: BusKind;
+  readonly fields: Readonly<Record<string, number>>;
 }
 
 /** A loaded (not yet imported) driver package. */
@@ -33,6 +34,10 @@ export interface DriverPackage {
   readonly entryUrl: string;
   readonly match: readonly MatchRule[];
   readonly provides: readonly string[];
+  /** Interfaces the driver may serve from objects it creates (`ctx.objects`). */
+  readonly objects: readonly string[];
+  /** Buses whose devices this driver may announce (a bus driver: the USB core announces `usb`). */
+  readonly announces: readonly BusKind[];
   /** The compiled IDL of every file the manifest names. */
   readonly schema: IdlSchema;
   /** Register windows it needs (must all exist on the device). */
@@ -43,7 +48,19 @@ export interface DriverPackage {
   readonly host?: "kernel" | "worker";
 }
 
-const MATCH_KEYS = ["vendorId", "deviceId", "classCode", "subclass", "progIf"] as const;
+const MATCH_KEYS: Readonly<Record<BusKind, readonly string[]>> = {
+  pci: ["vendorId", "deviceId", "classCode", "subclass", "progIf"],
+  usb: [
+    "vendorId",
+    "productId",
+    "deviceClass",
+    "interfaceClass",
+    "interfaceSubclass",
+    "interfaceProtocol",
+  ],
+  usbhost: [],
+};
+const BUSES = Object.keys(MATCH_KEYS) as BusKind[];
 
 /**
  * Reads and checks a package's manifest and compiles its IDL files. Errors name the manifest and
@@ -96,24 +113,37 @@ export async function loadDriverPackage(dir: string): Promise<DriverPackage> {
   const match = (m.match as unknown[]).map((r, i): MatchRule => {
     if (typeof r !== "object" || r === null) return bad(`match[${i}] must be an object`);
     const rule = r as Record<string, unknown>;
-    if (rule.bus !== "pci" && rule.bus !== "usb") {
-      return bad(`match[${i}].bus must be "pci" or "usb"`);
+    const bus = rule.bus as BusKind;
+    if (!BUSES.includes(bus)) return bad(`match[${i}].bus must be one of ${BUSES.join(", ")}`);
+    const fields: Record<string, number> = {};
+    for (const [k, v] of Object.entries(rule)) {
+      if (k === "bus") continue;
+      if (!MATCH_KEYS[bus].includes(k)) {
+        return bad(
+          `match[${i}].${k} is not a ${bus} id (expected ${MATCH_KEYS[bus].join(", ") || "none"})`,
+        );
+      }
+      if (typeof v !== "number" || !Number.isInteger(v)) {
+        return bad(`match[${i}].${k} must be a whole number`);
+      }
+      fields[k] = v;
     }
-    const out: Record<string, unknown> = { bus: rule.bus };
-    for (const k of MATCH_KEYS) {
-      if (rule[k] === undefined) continue;
-      if (typeof rule[k] !== "number") return bad(`match[${i}].${k} must be a number`);
-      out[k] = rule[k];
-    }
-    return out as unknown as MatchRule;
+    return { bus, fields };
   });
+  const objects = m.objects === undefined ? [] : strList("objects");
+  const announces = m.announces === undefined ? [] : strList("announces");
+  for (const b of announces) {
+    if (!BUSES.includes(b as BusKind)) {
+      bad(`"announces" lists ${b}, not a bus (${BUSES.join(", ")})`);
+    }
+  }
   const host = m.host;
   if (host !== undefined && host !== "kernel" && host !== "worker") {
     bad(`"host" must be "kernel" or "worker"`);
   }
   const schema = await compileIdlFiles(abs, strList("idl"), file);
-  for (const p of provides) {
-    if (!schema.interfaces[p]) bad(`provides ${p}, but no IDL file it names defines it`);
+  for (const p of [...provides, ...objects]) {
+    if (!schema.interfaces[p]) bad(`names interface ${p}, but no IDL file it lists defines it`);
   }
   return {
     name,
@@ -123,6 +153,8 @@ export async function loadDriverPackage(dir: string): Promise<DriverPackage> {
     entryUrl: toFileUrl(join(abs, entry)).href,
     match,
     provides,
+    objects,
+    announces: announces as BusKind[],
     schema,
     windows,
     lines: lines as number,
@@ -184,18 +216,17 @@ export function defaultDriversDir(): string {
 }
 
 /**
- * Whether a rule matches a PCI function's identity.
+ * Whether a rule matches a device: same bus, and every field of the rule equals the device's id.
  *
  * @example
- * ```ts
- * import { matchesPci } from "./driver_package.ts";
- * matchesPci({ bus: "pci", classCode: 1 }, { vendorId: 1, deviceId: 2, classCode: 1, subclass: 1, progIf: 0 }); // true
+ * ```ts ignore
+ * matches({ bus: "pci", fields: { classCode: 1 } }, node); // true for an IDE controller
  * ```
  */
-export function matchesPci(rule: MatchRule, ids: Readonly<Record<string, number>>): boolean {
-  if (rule.bus !== "pci") return false;
-  for (const k of MATCH_KEYS) {
-    if (rule[k] !== undefined && rule[k] !== ids[k]) return false;
+export function matches(rule: MatchRule, node: Pick<DeviceNode, "bus" | "ids">): boolean {
+  if (rule.bus !== node.bus) return false;
+  for (const [k, v] of Object.entries(rule.fields)) {
+    if (node.ids[k] !== v) return false;
   }
   return true;
 }

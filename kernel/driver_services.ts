@@ -8,10 +8,10 @@
 
 import type { Capability } from "../idl/types.ts";
 import type { SideEffectRegister } from "../machine/device_model.ts";
-import type { PciFunction } from "../machine/pci_bus.ts";
 import type { Machine } from "../machine/machine.ts";
 import { formatAddress } from "./address.ts";
-import type { Component } from "./component.ts";
+import type { Component, Dispatch } from "./component.ts";
+import type { DeviceNode } from "./device_node.ts";
 import { PermissionDeniedError } from "./errors.ts";
 import {
   DEFAULT_RATE_LIMIT,
@@ -21,9 +21,12 @@ import {
 } from "./interrupt_router.ts";
 import type { Kernel } from "./kernel.ts";
 
-/** The device a driver instance serves, as the services need it. */
-export interface ServedDevice {
-  readonly fn: PciFunction;
+/** What the driver manager does for an instance (objects, bus children). */
+export interface ManagerHooks {
+  createObject(iface: string, dispatch: Dispatch): Capability;
+  destroyObject(cap: Capability): void;
+  announce(child: Omit<DeviceNode, "parent" | "windows" | "line" | "model" | "dmaDomain">): void;
+  withdraw(name: string): void;
 }
 
 /** Counters of one driver instance (the shell's `drivers` command shows them). */
@@ -39,7 +42,7 @@ export interface DriverCounters {
  *
  * @example
  * ```ts ignore
- * const services = new DriverServices(kernel, machine, router, component, fn, rate);
+ * const services = new DriverServices(kernel, machine, router, component, node, rate);
  * await services.mapDma(cap, true);
  * ```
  */
@@ -47,12 +50,13 @@ export class DriverServices {
   readonly kernel: Kernel;
   readonly machine: Machine;
   readonly component: Component;
-  readonly fn: PciFunction;
+  readonly node: DeviceNode;
   readonly counters: DriverCounters = { interrupts: 0, denied: 0, faults: 0, dmaMaps: 0 };
   #router: InterruptRouter;
   #owner: InterruptOwner;
   #mappings = new Map<bigint, { count: number; writable: boolean }>();
   #owned: Capability[] = [];
+  #manager: ManagerHooks | undefined;
   #deliver: (line: number) => void = () => {};
   #sideReads: Map<string, Set<number>>;
   #sideWrites: Map<string, Set<number>>;
@@ -62,25 +66,55 @@ export class DriverServices {
     machine: Machine,
     router: InterruptRouter,
     component: Component,
-    fn: PciFunction,
+    node: DeviceNode,
     rate: RateLimit = DEFAULT_RATE_LIMIT,
   ) {
     this.kernel = kernel;
     this.machine = machine;
     this.#router = router;
     this.component = component;
-    this.fn = fn;
+    this.node = node;
     this.#owner = {
       label: component.label,
-      device: fn.model.name,
+      device: node.name,
       rate,
       deliver: (line) => {
         this.counters.interrupts++;
         this.#deliver(line);
       },
     };
-    this.#sideReads = indexSideEffects(fn.model.sideEffects, "read");
-    this.#sideWrites = indexSideEffects(fn.model.sideEffects, "write");
+    this.#sideReads = indexSideEffects(node.model?.sideEffects ?? [], "read");
+    this.#sideWrites = indexSideEffects(node.model?.sideEffects ?? [], "write");
+  }
+
+  /** Connects the manager's hooks (done once, by the manager). */
+  attachManager(hooks: ManagerHooks): void {
+    this.#manager = hooks;
+  }
+
+  #hooks(): ManagerHooks {
+    if (!this.#manager) throw new Error(`${this.label}: no driver manager`);
+    return this.#manager;
+  }
+
+  /** Creates an object (a component of its own) served by this instance; returns its capability. */
+  createObject(iface: string, dispatch: Dispatch): Capability {
+    return this.#hooks().createObject(iface, dispatch);
+  }
+
+  /** Destroys an object this instance created. */
+  destroyObject(cap: Capability): void {
+    this.#hooks().destroyObject(cap);
+  }
+
+  /** Announces a child device on a bus this driver serves (the USB core announces USB devices). */
+  announce(child: Omit<DeviceNode, "parent" | "windows" | "line" | "model" | "dmaDomain">): void {
+    this.#hooks().announce(child);
+  }
+
+  /** Withdraws a child device this instance announced (it was unplugged). */
+  withdraw(name: string): void {
+    this.#hooks().withdraw(name);
   }
 
   /** The instance label (`ide0`). */
@@ -104,11 +138,11 @@ export class DriverServices {
   /** A driver's write to a side-effect register: the device model acts on it. */
   deviceWrite(window: string, offset: number, width: 1 | 2 | 4, value: number): void {
     try {
-      this.fn.model.write(window, offset, width, value);
+      this.node.model?.write(window, offset, width, value);
     } catch (error) {
       this.kernel.events.emit(
         "device.log",
-        this.fn.model.name,
+        this.node.name,
         `model failed on write: ${(error as Error).message}`,
       );
     }
@@ -117,11 +151,11 @@ export class DriverServices {
   /** A driver's read of a side-effect register (a FIFO). */
   deviceRead(window: string, offset: number, width: 1 | 2 | 4): number {
     try {
-      return this.fn.model.read?.(window, offset, width) ?? 0;
+      return this.node.model?.read?.(window, offset, width) ?? 0;
     } catch (error) {
       this.kernel.events.emit(
         "device.log",
-        this.fn.model.name,
+        this.node.name,
         `model failed on read: ${(error as Error).message}`,
       );
       return 0;
@@ -130,7 +164,7 @@ export class DriverServices {
 
   /** Registers for an interrupt line; only the device's own lines are accepted. */
   registerIrq(line: number | undefined): void {
-    const l = line ?? this.fn.line;
+    const l = line ?? this.node.line;
     try {
       this.#router.register(l, this.#owner);
     } catch (error) {
@@ -141,7 +175,7 @@ export class DriverServices {
 
   /** Acknowledges and re-arms a line. */
   ackIrq(line: number | undefined): void {
-    this.#router.ack(line ?? this.fn.line, this.#owner);
+    this.#router.ack(line ?? this.node.line, this.#owner);
   }
 
   /**
@@ -153,6 +187,7 @@ export class DriverServices {
     writable: boolean,
     range?: { address?: bigint; length?: number },
   ): bigint {
+    const domain = this.#domain();
     let obj;
     try {
       obj = this.kernel.memory(memory, writable ? "write" : "read");
@@ -177,23 +212,31 @@ export class DriverServices {
     if (existing) {
       existing.count++;
       if (writable && !existing.writable) {
-        this.machine.iommu.unmap(this.fn.model.name, obj.address);
-        this.#iommuMap(obj, true);
+        this.machine.iommu.unmap(domain, obj.address);
+        this.#iommuMap(domain, obj, true);
         existing.writable = true;
       }
       return obj.address;
     }
-    this.#iommuMap(obj, writable);
+    this.#iommuMap(domain, obj, writable);
     this.#mappings.set(obj.address, { count: 1, writable });
     this.counters.dmaMaps++;
     return obj.address;
   }
 
+  #domain(): string {
+    if (!this.node.dmaDomain) {
+      throw new TypeError(`${this.label}: device ${this.node.name} does no DMA of its own`);
+    }
+    return this.node.dmaDomain;
+  }
+
   #iommuMap(
+    domain: string,
     obj: { address: bigint; size: number; bytes: Uint8Array; label: string },
     writable: boolean,
   ): void {
-    this.machine.iommu.map(this.fn.model.name, {
+    this.machine.iommu.map(domain, {
       address: obj.address,
       length: obj.size,
       bytes: obj.bytes,
@@ -212,7 +255,7 @@ export class DriverServices {
     }
     if (--m.count > 0) return;
     this.#mappings.delete(address);
-    this.machine.iommu.unmap(this.fn.model.name, address);
+    this.machine.iommu.unmap(this.#domain(), address);
   }
 
   /**
@@ -253,8 +296,9 @@ export class DriverServices {
   /** Releases lines and mappings (the instance is going away). */
   release(): void {
     this.#router.unregisterAll(this.#owner);
+    const domain = this.node.dmaDomain;
     for (const address of this.#mappings.keys()) {
-      this.machine.iommu.unmap(this.fn.model.name, address);
+      if (domain) this.machine.iommu.unmap(domain, address);
     }
     this.#mappings.clear();
     for (const cap of this.#owned) {

@@ -31,19 +31,14 @@ export interface HostOptions {
   readonly device: DeviceInfo;
 }
 
-/** Makes a {@link DeviceInfo} from a PCI function. */
-export function pciDeviceInfo(services: DriverServices): DeviceInfo {
-  const { fn } = services;
+/** The {@link DeviceInfo} a driver gets for its device. */
+export function deviceInfo(services: DriverServices): DeviceInfo {
+  const { node } = services;
   return {
-    name: fn.model.name,
-    bus: "pci",
-    ids: {
-      vendorId: fn.identity.vendorId,
-      deviceId: fn.identity.deviceId,
-      classCode: fn.identity.classCode,
-      subclass: fn.identity.subclass,
-      progIf: fn.identity.progIf,
-    },
-    config: fn.config.slice(),
+    name: node.name,
+    bus: node.bus,
+    ids: { ...node.ids },
+    config: node.config.slice(),
+    caps: { ...node.caps },
   };
 }

@@ -26,6 +26,7 @@ export class KernelHost implements DriverHost {
   #options: HostOptions;
   #instance: DriverInstance | undefined;
   #stopped: Error | undefined;
+  #stopping: Promise<void> | undefined;
   #handler: ((line: number) => void | Promise<void>) | undefined;
 
   constructor(options: HostOptions) {
@@ -43,8 +44,12 @@ export class KernelHost implements DriverHost {
     this.#instance = await mod.start(ctx);
   }
 
-  async stop(error: Error): Promise<void> {
-    if (this.#stopped) return;
+  stop(error: Error): Promise<void> {
+    this.#stopping ??= this.#stop(error);
+    return this.#stopping;
+  }
+
+  async #stop(error: Error): Promise<void> {
     this.#stopped = error;
     try {
       await this.#instance?.stop?.();
@@ -79,7 +84,7 @@ function makeContext(
   setHandler: (handler: (line: number) => void | Promise<void>) => void,
 ): DriverContext {
   const windows: Record<string, RegisterWindow> = {};
-  for (const w of services.fn.windows) {
+  for (const w of services.node.windows) {
     const side = services.sideEffects(w.name);
     windows[w.name] = new DeviceWindow(w.buffer, side.writes, side.reads, {
       write: (offset, width, value) => services.deviceWrite(w.name, offset, width, value),
@@ -90,7 +95,7 @@ function makeContext(
     device,
     windows: Object.freeze(windows),
     irq: {
-      lines: services.fn.line === 0 ? [] : [services.fn.line],
+      lines: services.node.line === 0 ? [] : [services.node.line],
       register: (handler, line) => {
         try {
           services.registerIrq(line);
@@ -128,7 +133,39 @@ function makeContext(
       },
     },
     export: (iface, implementation) => services.component.export(iface, implementation),
+    objects: {
+      create: (iface, implementation) =>
+        settle(() => {
+          const schema = services.component.schema.interfaces[iface];
+          for (const m of schema?.methods ?? []) {
+            if (typeof implementation[m.name] !== "function") {
+              throw new TypeError(`Cannot create a ${iface} object: method ${m.name} is missing`);
+            }
+          }
+          return services.createObject(iface, (_iface, method, args) => {
+            try {
+              return Promise.resolve(implementation[method]!(...args));
+            } catch (error) {
+              return Promise.reject(error);
+            }
+          });
+        }),
+      destroy: (cap) => settle(() => services.destroyObject(cap)),
+    },
+    bus: {
+      add: (child) => settle(() => services.announce({ ...child, config: child.config.slice() })),
+      remove: (name) => settle(() => services.withdraw(name)),
+    },
     invoke: (cap, method, args) => services.invoke(cap, method, args ?? []),
     log: (message) => services.log(message),
   };
+}
+
+/** Runs `fn` and turns its result or throw into a promise (the context's methods are async). */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

@@ -43,9 +43,24 @@ export interface InitMessage {
   readonly device: DeviceInfo;
 }
 
+/** What a worker asks the kernel for (each answered by a reply with the same id). */
+export type RequestOp =
+  | "invoke"
+  | "map"
+  | "unmap"
+  | "alloc"
+  | "irq_register"
+  | "object_create"
+  | "object_destroy"
+  | "bus_add"
+  | "bus_remove";
+
+/** The object id of the driver instance itself (objects it creates count from 1). */
+export const SELF = 0;
+
 /** Kernel -> worker, on the ring. */
 export type ToWorker =
-  | { t: "call"; id: number; i: string; m: string; a: unknown[] }
+  | { t: "call"; id: number; o: number; i: string; m: string; a: unknown[] }
   | { t: "irq"; line: number }
   | { t: "reply"; id: number; ok: true; v: unknown }
   | { t: "reply"; id: number; ok: false; e: SerializedError };
@@ -59,12 +74,7 @@ export type ToKernel =
   | { t: "result"; id: number; ok: false; e: SerializedError }
   | { t: "mmio_w"; w: string; o: number; n: 1 | 2 | 4; v: number }
   | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
-  | {
-    t: "req";
-    id: number;
-    op: "invoke" | "map" | "unmap" | "alloc" | "irq_register";
-    a: unknown[];
-  }
+  | { t: "req"; id: number; op: RequestOp; a: unknown[] }
   | { t: "irq_ack"; line: number }
   | { t: "irq_done"; line: number; e?: SerializedError }
   | { t: "denied"; what: string }

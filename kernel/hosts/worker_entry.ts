@@ -13,7 +13,13 @@
 
 import "../../driver.ts";
 import "../../regs/runtime.ts";
-import type { DriverContext, DriverInstance, DriverModule } from "../../driver.ts";
+import type {
+  Capability,
+  DriverContext,
+  DriverInstance,
+  DriverModule,
+  MethodTable,
+} from "../../driver.ts";
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
@@ -21,6 +27,8 @@ import { Endpoint } from "../ring.ts";
 import {
   type AllocReply,
   type InitMessage,
+  type RequestOp,
+  SELF,
   SYNC_APPLIED,
   SYNC_READ_SEQ,
   SYNC_READ_VALUE,
@@ -112,10 +120,7 @@ let nextRequest = 1;
 const replies = new Map<number, PromiseWithResolvers<unknown>>();
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
 
-function request(
-  op: "invoke" | "map" | "unmap" | "alloc" | "irq_register",
-  args: unknown[],
-): Promise<unknown> {
+function request(op: RequestOp, args: unknown[]): Promise<unknown> {
   const id = nextRequest++;
   const p = Promise.withResolvers<unknown>();
   replies.set(id, p);
@@ -163,8 +168,9 @@ function start(init: InitMessage): void {
 
   let instance: DriverInstance | undefined;
   let irqHandler: ((line: number) => void | Promise<void>) | undefined;
-  // deno-lint-ignore no-explicit-any
-  const exports = new Map<string, Record<string, (...args: any[]) => unknown>>();
+  let nextObject = SELF + 1;
+  const objectIds = new Map<bigint, string>();
+  const exports = new Map<string, MethodTable>();
   const ctx: DriverContext = {
     device: init.device,
     windows: Object.freeze(windows),
@@ -197,8 +203,32 @@ function start(init: InitMessage): void {
       },
     },
     export: (iface, implementation) => {
-      exports.set(iface, implementation);
+      exports.set(`${SELF}/${iface}`, implementation);
       send({ t: "export", i: iface, m: Object.keys(implementation) });
+    },
+    objects: {
+      create: async (iface, implementation) => {
+        const object = nextObject++;
+        exports.set(`${object}/${iface}`, implementation);
+        try {
+          const cap = await request("object_create", [iface, object]) as Capability;
+          objectIds.set(cap.address, `${object}/${iface}`);
+          return cap;
+        } catch (error) {
+          exports.delete(`${object}/${iface}`);
+          throw error;
+        }
+      },
+      destroy: async (cap) => {
+        await request("object_destroy", [cap]);
+        const key = objectIds.get(cap.address);
+        if (key) exports.delete(key);
+        objectIds.delete(cap.address);
+      },
+    },
+    bus: {
+      add: (child) => request("bus_add", [child]).then(() => {}),
+      remove: (name) => request("bus_remove", [name]).then(() => {}),
     },
     invoke: (cap, method, args) => request("invoke", [cap, method, args ?? []]),
     log: (msg) => send({ t: "log", msg }),
@@ -208,7 +238,7 @@ function start(init: InitMessage): void {
     const m = raw as ToWorker;
     switch (m.t) {
       case "call": {
-        const fn = exports.get(m.i)?.[m.m];
+        const fn = exports.get(`${m.o}/${m.i}`)?.[m.m];
         if (!fn) {
           send({
             t: "result",

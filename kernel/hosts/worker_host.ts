@@ -18,6 +18,7 @@ import type { DriverHost, HostOptions } from "./driver_host.ts";
 import {
   type AllocReply,
   type InitMessage,
+  SELF,
   SYNC_APPLIED,
   SYNC_READ_SEQ,
   SYNC_READ_VALUE,
@@ -52,6 +53,7 @@ export class WorkerHost implements DriverHost {
   #started = Promise.withResolvers<void>();
   #stoppedAck: PromiseWithResolvers<void> | undefined;
   #stopped: Error | undefined;
+  #stopping: Promise<void> | undefined;
   #applied = 0;
 
   constructor(options: HostOptions) {
@@ -97,11 +99,11 @@ export class WorkerHost implements DriverHost {
       label: services.label,
       channel,
       sync: this.#sync.buffer as SharedArrayBuffer,
-      windows: services.fn.windows.map((w) => {
+      windows: services.node.windows.map((w) => {
         const side = services.sideEffects(w.name);
         return { name: w.name, buffer: w.buffer, writes: [...side.writes], reads: [...side.reads] };
       }),
-      lines: services.fn.line === 0 ? [] : [services.fn.line],
+      lines: services.node.line === 0 ? [] : [services.node.line],
       device,
     };
     worker.postMessage(init);
@@ -123,8 +125,12 @@ export class WorkerHost implements DriverHost {
     }
   }
 
-  async stop(error: Error): Promise<void> {
-    if (this.#stopped) return;
+  stop(error: Error): Promise<void> {
+    this.#stopping ??= this.#stop(error);
+    return this.#stopping;
+  }
+
+  async #stop(error: Error): Promise<void> {
     this.#stopped = error;
     for (const call of this.#calls.values()) call.reject(error);
     this.#calls.clear();
@@ -143,13 +149,13 @@ export class WorkerHost implements DriverHost {
     this.#kill();
   }
 
-  /** A call from the kernel to a method the driver exported. */
-  call(iface: string, method: string, args: unknown[]): Promise<unknown> {
+  /** A call from the kernel to a method the driver (or one of its objects) exported. */
+  call(object: number, iface: string, method: string, args: unknown[]): Promise<unknown> {
     if (this.#stopped) return Promise.reject(this.#stopped);
     const id = this.#nextCall++;
     const p = Promise.withResolvers<unknown>();
     this.#calls.set(id, p);
-    this.#send({ t: "call", id, i: iface, m: method, a: args });
+    this.#send({ t: "call", id, o: object, i: iface, m: method, a: args });
     return p.promise;
   }
 
@@ -227,7 +233,7 @@ export class WorkerHost implements DriverHost {
         try {
           services.component.exportDispatch(
             m.i,
-            (iface, method, args) => this.call(iface, method, args),
+            (iface, method, args) => this.call(SELF, iface, method, args),
           );
         } catch (error) {
           services.fault(`export ${m.i} refused: ${(error as Error).message}`);
@@ -273,6 +279,25 @@ export class WorkerHost implements DriverHost {
       }
       case "unmap":
         attempt(() => services.unmapDma(a[0] as bigint));
+        return;
+      case "object_create": {
+        const object = a[1] as number;
+        attempt(() =>
+          services.createObject(
+            a[0] as string,
+            (iface, method, args) => this.call(object, iface, method, args),
+          )
+        );
+        return;
+      }
+      case "object_destroy":
+        attempt(() => services.destroyObject(a[0] as Capability));
+        return;
+      case "bus_add":
+        attempt(() => services.announce(a[0] as Parameters<typeof services.announce>[0]));
+        return;
+      case "bus_remove":
+        attempt(() => services.withdraw(a[0] as string));
         return;
       case "irq_register":
         attempt(() => services.registerIrq(typeof a[0] === "number" ? a[0] : undefined));
