@@ -102,7 +102,18 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
   });
   if (config.ide !== false) await attachIde(machine, data, config.ide ?? {}); // dev/ide0
   await drivers.settled(); // drivers matched, loaded, started and named
+  await dropStaleDeviceNames(kernel); // names a killed run left behind
   return kernel;
+}
+
+/** Unbinds `dev/` names that point at no live component (a previous run was killed). */
+async function dropStaleDeviceNames(kernel: Kernel): Promise<void> {
+  for (const { name, address } of await kernel.names.list("dev/")) {
+    if (!kernel.component(address)) {
+      await kernel.names.unbind(name);
+      kernel.events.emit("name.unbind", "kernel", `${name} unbound: stale from an earlier run`);
+    }
+  }
 }
 
 async function attachIde(machine: Machine, data: string, disk: IdeDiskConfig): Promise<void> {

@@ -95,3 +95,23 @@ Deno.test("a component instance has its own address, one per instance", async ()
     await kernel.shutdown();
   }
 });
+
+Deno.test("boot unbinds device names a killed run left behind", async () => {
+  const data = await Deno.makeTempDir({ prefix: "mungi-stale-" });
+  try {
+    const first = await boot({ data, machine: "none" });
+    await first.names.bind("dev/ghost0", 0x9_9999_0000n);
+    await first.names.bind("home/keep", 0x9_9999_0000n);
+    await first.shutdown();
+    const second = await boot({ data, machine: { ide: { memory: true, size: 1 << 20 } } });
+    try {
+      assertEquals(await second.names.tryLookup("dev/ghost0"), undefined);
+      assertEquals(await second.names.lookup("home/keep"), 0x9_9999_0000n);
+      assert(second.component(await second.names.lookup("dev/ide0")) !== undefined);
+    } finally {
+      await second.shutdown();
+    }
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
