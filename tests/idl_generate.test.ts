@@ -8,7 +8,14 @@ const OPTIONS = { source: "interfaces/t.idl", kernelTypesImport: "../idl/types.t
 
 Deno.test("every committed interfaces/*.ts equals a fresh compile of its .idl", async () => {
   const modules = await generateAll(INTERFACES_DIR);
-  assertEquals(modules.map((m) => m.idlName), ["block.idl", "naming.idl"]);
+  const names = modules.map((m) => m.idlName);
+  for (const idl of ["block.idl", "naming.idl", "usb.idl"]) {
+    assert(names.includes(idl), `${idl} missing`);
+  }
+  const onDisk = [...Deno.readDirSync(INTERFACES_DIR)].map((e) => e.name).filter((n) =>
+    n.endsWith(".idl")
+  );
+  assertEquals(names.toSorted(), onDisk.toSorted());
   for (const m of modules) {
     assertEquals(m.errors, undefined, `interfaces/${m.idlName} does not compile`);
     const committed = await Deno.readTextFile(new URL(m.tsName, INTERFACES_DIR));
