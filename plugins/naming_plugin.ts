@@ -5,19 +5,8 @@
  */
 
 import { formatAddress, parseAddress } from "../kernel/address.ts";
-import { type ShellContext, type ShellPlugin, table, UsageError } from "../shell/shell.ts";
-
-async function nameCompletions(ctx: ShellContext): Promise<string[]> {
-  return (await ctx.kernel.names.list("")).map((b) => b.name);
-}
-
-function expectArgs(args: readonly string[], min: number, max: number, usage: string): void {
-  if (args.length < min || args.length > max) {
-    throw new UsageError(
-      `expected ${usage}, got ${args.length} argument${args.length === 1 ? "" : "s"}`,
-    );
-  }
-}
+import { type ShellPlugin, table } from "../shell/shell.ts";
+import { expectArgs, nameCompletions, parseOptions } from "./_util.ts";
 
 /**
  * The naming plugin.
@@ -35,14 +24,21 @@ export function namingPlugin(): ShellPlugin {
         name: "names",
         summary: "list bound names, optionally those starting with a prefix",
         usage: "names [prefix] [--json]",
+        details: [
+          "[prefix]  only names that start with it (dev/, svc/, ...)",
+          "--json    a JSON array of { name, address }",
+        ],
         example: "names dev/",
+        complete: (i, _w, ctx) => i === 0 ? nameCompletions(ctx) : [],
         async run(args, ctx) {
           expectArgs(args, 0, 1, "names [prefix]");
           const list = await ctx.kernel.names.list(args[0] ?? "");
           return {
             text: list.length === 0
               ? `no names${args[0] ? ` start with "${args[0]}"` : ""}`
-              : table(["name", "address"], list.map((b) => [b.name, formatAddress(b.address)])),
+              : table(["name", "address"], list.map((b) => [b.name, formatAddress(b.address)]), {
+                header: ctx.style.bold,
+              }),
             json: list,
           };
         },
@@ -51,6 +47,7 @@ export function namingPlugin(): ShellPlugin {
         name: "lookup",
         summary: "print the address a name is bound to",
         usage: "lookup <name> [--json]",
+        details: ["<name>  a bound name (Tab completes)", "--json  { name, address }"],
         example: "lookup dev/ide0",
         complete: (i, _w, ctx) => i === 0 ? nameCompletions(ctx) : [],
         async run(args, ctx) {
@@ -64,23 +61,27 @@ export function namingPlugin(): ShellPlugin {
         summary: "bind a name to an address (--replace to rebind a bound name)",
         usage: "bind <name> <address> [--replace]",
         details: [
+          "<name>     up to 255 bytes of UTF-8, no control characters",
           "<address>  0x followed by up to 16 hex digits, or decimal",
-          "--replace  rebind a name that is bound",
+          "--replace  rebind a name that is bound (watchers see the rebinding)",
         ],
-        example: "bind home/disk 0x0000000000003000",
+        example: "bind home/disk 0x0000000000002000",
+        complete: (i, _w, ctx) => i === 0 ? nameCompletions(ctx) : [],
         async run(args, ctx) {
-          const replace = args.includes("--replace");
-          const rest = args.filter((a) => a !== "--replace");
-          expectArgs(rest, 2, 2, "bind <name> <address>");
-          const address = parseAddress(rest[1]!);
-          await ctx.kernel.names.bind(rest[0]!, address, { replace });
-          return `${rest[0]} -> ${formatAddress(address)}`;
+          const { positional, flags } = parseOptions(args, { flags: ["--replace"] });
+          expectArgs(positional, 2, 2, "bind <name> <address>");
+          const address = parseAddress(positional[1]!);
+          await ctx.kernel.names.bind(positional[0]!, address, {
+            replace: flags.has("--replace"),
+          });
+          return `${positional[0]} -> ${formatAddress(address)}`;
         },
       },
       {
         name: "unbind",
         summary: "remove a name",
         usage: "unbind <name>",
+        details: ["<name>  a bound name (Tab completes); the object itself stays"],
         example: "unbind home/disk",
         complete: (i, _w, ctx) => i === 0 ? nameCompletions(ctx) : [],
         async run(args, ctx) {

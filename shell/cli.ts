@@ -1,7 +1,7 @@
 /**
  * `mungi shell`: boots the machine, then reads commands from the terminal (line editing, Tab
- * completion, history in the data directory), from a script (`--script FILE`), or from standard
- * input when it is not a terminal.
+ * completion, history in the data directory, Ctrl-C stops the running command), from a script
+ * (`--script FILE`), or from standard input when it is not a terminal.
  *
  * @module
  */
@@ -11,16 +11,20 @@ import { join } from "@std/path";
 import * as readline from "node:readline";
 import process from "node:process";
 import { boot } from "../kernel/boot.ts";
-import { componentPlugin } from "../plugins/component_plugin.ts";
-import { corePlugin } from "../plugins/core_plugin.ts";
-import { namingPlugin } from "../plugins/naming_plugin.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { defaultPlugins } from "./default_plugins.ts";
+import { runScript } from "./script.ts";
 import { createShell, type Shell } from "./shell.ts";
+import { wantsColor } from "./style.ts";
 
 const USAGE = `usage: deno task shell [--data DIR] [--script FILE]
 
   --data DIR      data directory (names, disk images, history); default ./.mungi
-  --script FILE   run the commands in FILE (one per line, # comments) and exit:
-                  0 when all succeed, 1 at the first failure (FILE:LINE: message)`;
+  --script FILE   run the commands in FILE (one per line, # comments, each echoed) and exit:
+                  0 when all succeed, 1 at the first failure (FILE:LINE: message)
+
+Without --script the shell reads standard input: interactively on a terminal (Tab completes,
+Up recalls, Ctrl-C stops a command, Ctrl-D or "exit" leaves), else as a script.`;
 
 /** Runs the shell CLI; returns the exit status. */
 export async function runShellCli(args: readonly string[]): Promise<number> {
@@ -34,7 +38,17 @@ export async function runShellCli(args: readonly string[]): Promise<number> {
     return 2;
   }
   const data = flags.data ?? "./.mungi";
-  let kernel;
+  const interactive = flags.script === undefined && Deno.stdin.isTerminal();
+  let script: string | undefined;
+  if (flags.script !== undefined) {
+    try {
+      script = await Deno.readTextFile(flags.script);
+    } catch (error) {
+      console.error(`shell: cannot read script ${flags.script}: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  let kernel: Kernel;
   try {
     kernel = await boot({ data });
   } catch (error) {
@@ -45,58 +59,32 @@ export async function runShellCli(args: readonly string[]): Promise<number> {
     console.error(`shell: cannot boot: ${e.message}${hint}`);
     return 1;
   }
-  for (const e of kernel.events.recent()) console.log(`[boot] ${e.message}`);
-  const shell = createShell({ kernel, plugins: [corePlugin(), namingPlugin(), componentPlugin()] });
+  const shell = createShell({
+    kernel,
+    plugins: defaultPlugins(),
+    color: wantsColor(Deno.stdout),
+    interactive,
+  });
   try {
-    if (flags.script !== undefined) return await runScript(shell, flags.script);
-    if (!Deno.stdin.isTerminal()) return await runLines(shell, "stdin");
-    return await interactive(shell, join(data, "history"));
+    if (script !== undefined) return await runScript(shell, script, { file: flags.script! });
+    if (!interactive) return await runScript(shell, stdinLines(), { file: "stdin" });
+    for (const e of kernel.events.recent()) console.log(shell.style.dim(`[boot] ${e.message}`));
+    return await interactiveShell(shell, join(data, "history"));
   } finally {
     await kernel.shutdown();
   }
 }
 
-/** Runs a script file: each line echoed, the first failure stops it with FILE:LINE. */
-export async function runScript(shell: Shell, file: string): Promise<number> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    console.error(`shell: cannot read script ${file}: ${(error as Error).message}`);
-    return 1;
-  }
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    console.log(`> ${line}`);
-    if (!await shell.execute(line)) {
-      console.error(`${file}:${i + 1}: command failed: ${line}`);
-      return 1;
-    }
-    if (shell.exitRequested) break;
-  }
-  return 0;
-}
-
-async function runLines(shell: Shell, label: string): Promise<number> {
+async function* stdinLines(): AsyncGenerator<string> {
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
-  let n = 0;
-  for await (const raw of rl) {
-    n++;
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    if (!await shell.execute(line)) {
-      console.error(`${label}:${n}: command failed: ${line}`);
-      rl.close();
-      return 1;
-    }
-    if (shell.exitRequested) break;
+  try {
+    for await (const line of rl) yield line;
+  } finally {
+    rl.close();
   }
-  return 0;
 }
 
-async function interactive(shell: Shell, historyFile: string): Promise<number> {
+async function interactiveShell(shell: Shell, historyFile: string): Promise<number> {
   let history: string[] = [];
   try {
     history = (await Deno.readTextFile(historyFile)).split("\n").filter((l) => l !== "").reverse()
@@ -104,13 +92,15 @@ async function interactive(shell: Shell, historyFile: string): Promise<number> {
   } catch {
     // No history yet.
   }
+  const prompt = shell.style.bold("mungi> ");
   const rl = readline.createInterface({
     input: process.stdin,
     output: process.stdout,
     terminal: true,
     history,
     historySize: 1000,
-    prompt: "mungi> ",
+    removeHistoryDuplicates: true,
+    prompt,
     completer: (line: string, callback: (err: null, result: [string[], string]) => void) => {
       shell.complete(line).then(
         (hits) => callback(null, [hits, line.split(/\s+/).pop() ?? ""]),
@@ -118,13 +108,15 @@ async function interactive(shell: Shell, historyFile: string): Promise<number> {
       );
     },
   });
+  // Ctrl-C stops the running command (monitor); at the prompt it drops the line typed so far.
   rl.on("SIGINT", () => {
-    if (!shell.interrupt()) {
-      rl.write("\n");
-      rl.prompt();
-    }
+    if (shell.interrupt()) return;
+    rl.write(null, { ctrl: true, name: "e" });
+    rl.write(null, { ctrl: true, name: "u" });
+    process.stdout.write("^C\n");
+    rl.prompt();
   });
-  console.log('Type "help" for the commands, "exit" or Ctrl-D to leave.');
+  console.log('Type "help" for the commands, Tab to complete, "exit" or Ctrl-D to leave.');
   rl.prompt();
   for await (const line of rl) {
     if (line.trim() !== "") {
