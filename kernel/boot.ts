@@ -8,6 +8,8 @@ import { join } from "@std/path";
 import { DiskImage } from "../machine/disk_image.ts";
 import { createIdeController, IDE_PCI_IDENTITY } from "../machine/ide_controller.ts";
 import { Machine } from "../machine/machine.ts";
+import { createXhciController } from "../machine/usb/xhci_controller.ts";
+import { XHCI_PCI_IDENTITY } from "../machine/usb/xhci_registers.ts";
 import { NameService } from "../naming/name_service.ts";
 import { createNamingComponent } from "../naming/naming_component.ts";
 import { defaultDriversDir, scanDriverPackages } from "./driver_package.ts";
@@ -32,6 +34,8 @@ export interface IdeDiskConfig {
 export interface MachineConfig {
   /** The IDE disk (`dev/ide0`), or false for none. Default: a disk. */
   readonly ide?: IdeDiskConfig | false;
+  /** A USB host controller (`dev/xhci0`) with 4 empty ports. Default: false (for now). */
+  readonly usb?: boolean;
 }
 
 /** Options for {@link boot}. */
@@ -85,6 +89,7 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
   const naming = createNamingComponent(kernel, names); // INaming, reachable by capability
   kernel.attachNames(names, naming.capability);
   await names.bind(NAMING_NAME, naming.component.address, { replace: true });
+  kernel.dataDir = namesPath === ":memory:" && options.data === undefined ? undefined : data;
   kernel.events.emit("boot", "kernel", `node ${kernel.node} up, names in ${namesPath}`);
   if (config === "none") return kernel;
 
@@ -101,6 +106,9 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
     await machine.stop(); // flushes disk images
   });
   if (config.ide !== false) await attachIde(machine, data, config.ide ?? {}); // dev/ide0
+  if (config.usb === true) {
+    await machine.attachPci(XHCI_PCI_IDENTITY, createXhciController({ name: "xhci0" })); // dev/xhci0
+  }
   await drivers.settled(); // drivers matched, loaded, started and named
   await dropStaleDeviceNames(kernel); // names a killed run left behind
   return kernel;

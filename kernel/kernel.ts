@@ -26,6 +26,7 @@ import { checkMemorySize, MemoryObject } from "./memory_object.ts";
 import type { NameService } from "../naming/name_service.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { DriverManager } from "./driver_manager.ts";
+import type { PlugOptions, PlugResult } from "./hotplug.ts";
 
 /** Rights of a memory object. */
 export const MEMORY_RIGHTS: readonly string[] = ["read", "write"];
@@ -116,6 +117,35 @@ export class Kernel {
   get naming(): Capability {
     if (!this.#naming) throw new Error("This kernel was booted without a name service");
     return this.#naming;
+  }
+
+  /** The data directory this node was booted on (undefined: everything in memory). */
+  dataDir: string | undefined;
+
+  /**
+   * Plugs a device model into a hot-plug port (`plug("usb", 1, "storage", { size })`) and
+   * resolves when its driver is ready and named `dev/usb<port>`.
+   */
+  async plug(
+    bus: string,
+    port: number,
+    model: string,
+    options: PlugOptions = {},
+  ): Promise<PlugResult> {
+    const { plug } = await import("./hotplug.ts");
+    return await plug(this, bus, port, model, options);
+  }
+
+  /** Pulls a device out of a hot-plug port; its outstanding requests fail with DeviceRemovedError. */
+  async unplug(bus: string, port: number): Promise<void> {
+    const { unplug } = await import("./hotplug.ts");
+    await unplug(this, bus, port);
+  }
+
+  /** Types text into a USB keyboard device (`dev/usb<port>`). */
+  async type(name: string, text: string): Promise<void> {
+    const { typeText } = await import("./hotplug.ts");
+    typeText(this, name, text);
   }
 
   /** Attaches the machine and its driver manager (done by boot). */

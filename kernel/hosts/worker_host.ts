@@ -27,6 +27,8 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 
+let liveWorkers = 0;
+
 /** How long a driver gets to start, and to stop, before it is treated as hung. */
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 2_000;
@@ -43,6 +45,11 @@ const RING_BYTES = 1 << 20;
  * ```
  */
 export class WorkerHost implements DriverHost {
+  /** Workers running now, over all kernels of this process (tests check that none leak). */
+  static get live(): number {
+    return liveWorkers;
+  }
+
   readonly kind = "worker" as const;
   #options: HostOptions;
   #worker: Worker | undefined;
@@ -84,6 +91,7 @@ export class WorkerHost implements DriverHost {
       deno: { permissions: WorkerHost.permissions(pkg.dir) },
     });
     this.#worker = worker;
+    liveWorkers++;
     worker.addEventListener("error", (e) => {
       e.preventDefault();
       services.fault(`worker error: ${e.message}`);
@@ -175,7 +183,10 @@ export class WorkerHost implements DriverHost {
 
   #kill(): void {
     this.#endpoint?.stop();
-    this.#worker?.terminate();
+    if (this.#worker) {
+      this.#worker.terminate();
+      liveWorkers--;
+    }
     this.#worker = undefined;
   }
 
