@@ -114,7 +114,8 @@ export class BlockClient {
     offset = 0,
   ): Promise<void> {
     if (this.#closed) throw new Error("Block client is closed");
-    const blocks = Array.from({ length: count }, (_, i) => lba + BigInt(i));
+    const blocks = new Array<bigint>(count);
+    for (let i = 0, b = lba; i < count; i++, b++) blocks[i] = b;
     const data = { blocks, addr: buffer.address + BigInt(offset), buffer };
     const waiter = Promise.withResolvers<void>();
     const request = await this.kernel.invoke(this.device, `IBlock.${op}`, [

@@ -70,6 +70,18 @@ export function checkValue(
     case "sequence": {
       if (!Array.isArray(value)) fail();
       const items = value as unknown[];
+      const of = resolve(schema, r.of, where);
+      if (of.kind === "int" && INT_RANGES[of.name].big) {
+        // E5: sequence<u64> (block lists): one tight loop, the message built only on failure.
+        const { min, max } = INT_RANGES[of.name];
+        for (let i = 0; i < items.length; i++) {
+          const v = items[i];
+          if (typeof v !== "bigint" || v < min || v > max) {
+            checkValue(schema, r.of, v, where, subject, `${path}[${i}]`, depth + 1);
+          }
+        }
+        return;
+      }
       for (let i = 0; i < items.length; i++) {
         checkValue(schema, r.of, items[i], where, subject, `${path}[${i}]`, depth + 1);
       }

@@ -922,6 +922,12 @@ export class Endpoint {
           continue;
         }
         if (handled > 0 && reader.hasData) continue;
+        if (handled > 0) {
+          // Let the continuations of what we just handled run (and send) before we spin or block.
+          // A few microtask turns: enough for the promise chains of a reply to run and send.
+          for (let turn = 0; turn < 16; turn++) await null;
+          if (reader.hasData) continue;
+        }
         if (this.#waitBriefly()) continue;
         await reader.waitAsync(0);
         lastYield = performance.now();

@@ -72,7 +72,8 @@ export type ToKernel =
   | { t: "export"; i: string; m: string[] }
   | { t: "result"; id: number; ok: true; v: unknown }
   | { t: "result"; id: number; ok: false; e: SerializedError }
-  | { t: "mmio_w"; w: string; o: number; n: 1 | 2 | 4; v: number }
+  /** Posted register writes, batched: window, offset, width, value, window, ... */
+  | { t: "mmio_wb"; b: (string | number)[] }
   | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
   | { t: "req"; id: number; op: RequestOp; a: unknown[] }
   | { t: "irq_ack"; line: number }

@@ -40,7 +40,16 @@ import {
 const SYNC_TIMEOUT_MS = 5_000;
 
 let endpoint: Endpoint | undefined;
+/** E4: posted register writes not yet sent: window, offset, width, value, ... */
+let writes: (string | number)[] = [];
+function flushWrites(): void {
+  if (writes.length === 0) return;
+  const w = writes;
+  writes = [];
+  endpoint?.send({ t: "mmio_wb", b: w });
+}
 function send(message: ToKernel): void {
+  flushWrites();
   endpoint?.send(message);
 }
 
@@ -134,6 +143,7 @@ function start(init: InitMessage): void {
   let posted = 0;
   let readSeq = 0;
   const blockUntil = (index: number, target: number, what: string) => {
+    flushWrites();
     endpoint!.flush();
     const deadline = performance.now() + SYNC_TIMEOUT_MS;
     let current = Atomics.load(sync, index);
@@ -150,7 +160,8 @@ function start(init: InitMessage): void {
     windows[w.name] = new DeviceWindow(w.buffer, new Set(w.writes), new Set(w.reads), {
       write: (o, n, v) => {
         posted++;
-        send({ t: "mmio_w", w: w.name, o, n, v });
+        if (writes.length === 0) queueMicrotask(flushWrites);
+        writes.push(w.name, o, n, v);
       },
       read: (o, n) => {
         const s = ++readSeq;

@@ -200,11 +200,29 @@ export class WorkerHost implements DriverHost {
   #onMessage(m: ToKernel): void {
     const { services } = this.#options;
     switch (m.t) {
-      case "mmio_w":
-        services.deviceWrite(m.w, m.o, m.n, m.v);
-        Atomics.store(this.#sync, SYNC_APPLIED, ++this.#applied);
+      case "mmio_wb": {
+        // Posted register writes, batched per microtask: window, offset, width, value, ...
+        const b = m.b;
+        if (!Array.isArray(b) || b.length % 4 !== 0) {
+          services.denied("a malformed batch of register writes");
+          return;
+        }
+        for (let i = 0; i < b.length; i += 4) {
+          const [w, o, n, v] = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+          if (
+            typeof w !== "string" || typeof o !== "number" || (n !== 1 && n !== 2 && n !== 4) ||
+            typeof v !== "number"
+          ) {
+            services.denied("a malformed register write");
+            return;
+          }
+          services.deviceWrite(w, o, n, v);
+          this.#applied++;
+        }
+        Atomics.store(this.#sync, SYNC_APPLIED, this.#applied);
         Atomics.notify(this.#sync, SYNC_APPLIED);
         return;
+      }
       case "mmio_r": {
         const value = services.deviceRead(m.w, m.o, m.n);
         Atomics.store(this.#sync, SYNC_READ_VALUE, value | 0);
