@@ -1,0 +1,185 @@
+/**
+ * The performance study (`deno task bench`): disk read throughput and CPU cost of the IDE driver
+ * in the kernel's isolate (the in-kernel baseline) and in a restricted Worker (user level), on
+ * the same disk image, over request sizes from 512 B to 1 MiB, against a plain memory copy.
+ *
+ *     deno task bench [--quick] [--out DIR] [--depth N] [--trials N] [--trial-ms MS]
+ *                     [--sizes 512,4k,1m] [--image-mib N] [--data DIR] [--no-progress]
+ *     deno task bench --profile [--quick]      # where the time of one request goes
+ *
+ * Writes `results.csv`, `results.json`, `throughput.svg` and `cpu.svg` to `--out` (default
+ * `<data>/bench`, data default `./.mungi`), prints the table and where the run stands against the
+ * goals. The task may write only under `./.mungi`, so `--out` must lie there too.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli/parse-args";
+import { join } from "@std/path";
+import { prepareImage } from "./disk.ts";
+import { cpuSpec, renderSvg, throughputSpec } from "./plot.ts";
+import { runProfile } from "./profile.ts";
+import { progressBar } from "./progress.ts";
+import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
+import { analyze } from "./results.ts";
+import { checkConfig, runStudy, type StudyConfig } from "./study.ts";
+
+const USAGE = `Usage: deno task bench [options]
+
+  --quick          a reduced run (7 sizes, 7 short trials each): well under a minute
+  --out DIR        where to write results.csv, results.json, throughput.svg, cpu.svg
+                   (default <data>/bench; must be under ./.mungi for the task's permissions)
+  --data DIR       the data directory holding the bench disk image (default ./.mungi)
+  --depth N        requests in flight (default 1: the per-request cost the paper's figures show)
+  --trials N       timed trials per size and series (default 15; quick 7)
+  --trial-ms MS    length of one trial (default 150; quick 50)
+  --sizes LIST     request sizes, e.g. 512,4k,64k,1m (default 512 B to 1 MiB, powers of two)
+  --image-mib N    size of the disk image (default 64)
+  --no-progress    no progress bar
+  --profile        instead of the study: time the stages of one request on each host
+  --help           this text`;
+
+const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);
+const QUICK_SIZES = [512, 2048, 8192, 32768, 65536, 262144, 1 << 20];
+
+/** Parses `512`, `4k`, `1m` (binary units) into bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*([kKmM]?)(?:i?[bB])?$/.exec(text.trim());
+  if (!m) throw new TypeError(`Cannot read request size "${text}": write e.g. 512, 4k or 1m`);
+  const unit = m[2]!.toLowerCase();
+  return Number(m[1]) * (unit === "k" ? 1024 : unit === "m" ? 1 << 20 : 1);
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`Cannot use --${name} ${value}: it must be a positive integer`);
+  }
+  return n;
+}
+
+function loadavg(): number[] | undefined {
+  const status = Deno.permissions.querySync({ name: "sys", kind: "loadavg" });
+  return status.state === "granted" ? Deno.loadavg() : undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    boolean: ["quick", "help", "progress", "profile"],
+    string: ["out", "data", "depth", "trials", "trial-ms", "sizes", "image-mib"],
+    default: { progress: true },
+    negatable: ["progress"],
+    unknown: (arg: string) => {
+      if (arg.startsWith("-")) throw new TypeError(`Unknown option ${arg}\n\n${USAGE}`);
+      return true;
+    },
+  });
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const quick = args.quick;
+  const data = args.data ?? "./.mungi";
+  const benchDir = join(data, "bench");
+  const out = args.out ?? benchDir;
+  const imageMib = positiveInt("image-mib", args["image-mib"], 64);
+  const imageBytes = imageMib << 20;
+  const image = join(benchDir, "disk.img");
+  await Deno.mkdir(benchDir, { recursive: true });
+  console.error(`bench image ${image} (${imageMib} MiB)...`);
+  if (await prepareImage(image, imageBytes)) console.error("  created and filled");
+
+  if (args.profile) {
+    console.log(await runProfile(image, { quick }));
+    return 0;
+  }
+
+  const config: StudyConfig = {
+    sizes: args.sizes === undefined
+      ? (quick ? QUICK_SIZES : FULL_SIZES)
+      : args.sizes.split(",").map(parseSize),
+    trials: positiveInt("trials", args.trials, quick ? 7 : 15),
+    trialMs: positiveInt("trial-ms", args["trial-ms"], quick ? 50 : 150),
+    minRequests: 3,
+    warmupMs: quick ? 30 : 100,
+    depth: positiveInt("depth", args.depth, 1),
+    image,
+  };
+  checkConfig(config);
+  const started = new Date();
+  const load = loadavg();
+  const bar = progressBar(args.progress);
+  let study;
+  try {
+    study = await runStudy(config, imageBytes, bar);
+  } finally {
+    bar.stop();
+  }
+  const { trials, interrupts } = study;
+  const seconds = (Date.now() - started.getTime()) / 1000;
+  const analysis = analyze(trials);
+  const run: RunInfo = {
+    started: started.toISOString(),
+    seconds,
+    argv,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpus: navigator.hardwareConcurrency,
+    loadavg: load,
+    imageBytes,
+    interrupts,
+  };
+  const subtitle = [
+    `queue depth ${config.depth}; ${config.trials} interleaved trials of ${config.trialMs} ms ` +
+    `per size and series; ${imageMib} MiB image`,
+    `Deno ${run.deno}, ${run.os}/${run.arch}, ${run.cpus} CPUs; ` +
+    `${run.started.slice(0, 16).replace("T", " ")} UTC`,
+  ];
+
+  await Deno.mkdir(out, { recursive: true });
+  const files: [string, string | Promise<string>][] = [
+    ["results.csv", toCsv(analysis, config.depth)],
+    ["results.json", toJson(run, config, analysis, trials)],
+    ["throughput.svg", renderSvg(throughputSpec(analysis, subtitle))],
+    ["cpu.svg", renderSvg(cpuSpec(analysis, subtitle))],
+  ];
+  for (const [name, text] of files) await Deno.writeTextFile(join(out, name), await text);
+
+  console.log(
+    `\nDisk reads, queue depth ${config.depth}, ${config.trials} interleaved trials of ` +
+      `${config.trialMs} ms per size and series (${seconds.toFixed(0)} s` +
+      `${load ? `, load average ${load.map((l) => l.toFixed(2)).join(" ")}` : ""})\n`,
+  );
+  console.log(formatTable(analysis));
+  console.log(
+    "\nspread: half the interquartile range of the trials, relative to the median. CPU: process" +
+      "\nCPU time (all threads) per MiB read and per wall second. U/K: user-level over in-kernel," +
+      "\nmedian of the ratios of trials run in the same round.\n",
+  );
+  for (const [host, irq] of Object.entries(interrupts)) {
+    if (irq.rateLimited > 0) {
+      console.log(
+        `note: the ${host} host's interrupt rate limit held back ${irq.rateLimited} of ` +
+          `${irq.delivered} interrupts (each a wait of at least 1 ms)`,
+      );
+    }
+  }
+  console.log("Goals:");
+  console.log(formatGoals(analysis));
+  console.log(`\nWrote ${files.map(([name]) => join(out, name)).join(", ")}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exitCode = await main(Deno.args);
+  } catch (error) {
+    console.error(
+      error instanceof TypeError || error instanceof RangeError ? `error: ${error.message}` : error,
+    );
+    Deno.exitCode = 1;
+  }
+}

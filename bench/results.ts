@@ -1,0 +1,215 @@
+/**
+ * From trials to results: per size and series the median and spread of throughput, requests per
+ * second and CPU cost; per size the user-level/in-kernel ratios; and where the run stands against
+ * the study's goals. Pure functions of the trials, so they are tested without timing anything.
+ *
+ * @module
+ */
+
+import type { Series, Trial } from "./study.ts";
+import { summarize, type Summary } from "./stats.ts";
+
+const MIB = 1 << 20;
+
+/** The results of one series at one request size. */
+export interface SeriesResult {
+  readonly series: Series;
+  readonly size: number;
+  readonly trials: number;
+  /** Throughput, MiB/s. */
+  readonly mibps: Summary;
+  /** Requests (copies, for the copy series) per second. */
+  readonly opsps: Summary;
+  /** Process CPU time per MiB moved, ms. */
+  readonly cpuMsPerMib: Summary;
+  /** Process CPU time over wall time (1 = one core busy; both threads count). */
+  readonly cpuLoad: Summary;
+  /** Median throughput as a fraction of the median copy bandwidth at this size. */
+  readonly ofCopy: number | undefined;
+}
+
+/** User-level over in-kernel at one size: the median of the per-round ratios, and its spread. */
+export interface RatioResult {
+  readonly size: number;
+  /** Throughput ratio (1 = as fast as in-kernel; paired by round). */
+  readonly mibps: Summary;
+  /** Requests-per-second ratio. */
+  readonly opsps: Summary;
+  /** CPU-time-per-MiB ratio (above 1 = the user-level driver costs more CPU). */
+  readonly cpuMsPerMib: Summary;
+}
+
+/** Where a run stands against one goal. */
+export interface GoalResult {
+  readonly goal: string;
+  /** The measured value the goal is about, or undefined when the run did not measure it. */
+  readonly value: number | undefined;
+  readonly target: number;
+  readonly met: boolean | undefined;
+  /** What was measured, in words. */
+  readonly detail: string;
+}
+
+/** Everything {@link analyze} derives from the trials. */
+export interface Analysis {
+  readonly series: readonly SeriesResult[];
+  readonly ratios: readonly RatioResult[];
+  readonly goals: readonly GoalResult[];
+}
+
+/** The sizes trials cover, ascending. */
+export function sizesOf(trials: readonly Trial[]): number[] {
+  return [...new Set(trials.map((t) => t.size))].sort((a, b) => a - b);
+}
+
+function perTrial(t: Trial): { mibps: number; opsps: number; cpuMsPerMib: number; load: number } {
+  const seconds = t.wallMs / 1000;
+  const mib = t.bytes / MIB;
+  return {
+    mibps: mib / seconds,
+    opsps: t.ops / seconds,
+    cpuMsPerMib: t.cpuUs / 1000 / mib,
+    load: t.cpuUs / 1000 / t.wallMs,
+  };
+}
+
+/**
+ * Summarizes the trials of each (series, size), pairs the two hosts' trials of the same round
+ * for the ratios, and evaluates the goals. Trials with no time or no bytes are refused.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { analyze } from "./results.ts";
+ * const trial = (series: "kernel" | "worker" | "copy", wallMs: number) =>
+ *   ({ series, size: 512, round: 0, ops: 1000, bytes: 512000, wallMs, cpuUs: 1000 });
+ * const a = analyze([trial("kernel", 100), trial("worker", 125), trial("copy", 1)]);
+ * assertEquals(a.ratios[0]!.mibps.median, 0.8);
+ * ```
+ */
+export function analyze(trials: readonly Trial[]): Analysis {
+  for (const t of trials) {
+    if (!(t.wallMs > 0) || !(t.bytes > 0) || !(t.ops > 0) || !(t.cpuUs >= 0)) {
+      throw new RangeError(
+        `Cannot analyze a ${t.series} trial of ${t.size} B: it took ${t.wallMs} ms for ${t.bytes} bytes`,
+      );
+    }
+  }
+  const series: SeriesResult[] = [];
+  const ratios: RatioResult[] = [];
+  for (const size of sizesOf(trials)) {
+    const at = trials.filter((t) => t.size === size);
+    const copy = at.filter((t) => t.series === "copy");
+    const copyMedian = copy.length > 0 ? summarize(copy.map((t) => perTrial(t).mibps)).median : 0;
+    for (const name of ["kernel", "worker", "copy"] as const) {
+      const mine = at.filter((t) => t.series === name).map(perTrial);
+      if (mine.length === 0) continue;
+      const mibps = summarize(mine.map((m) => m.mibps));
+      series.push({
+        series: name,
+        size,
+        trials: mine.length,
+        mibps,
+        opsps: summarize(mine.map((m) => m.opsps)),
+        cpuMsPerMib: summarize(mine.map((m) => m.cpuMsPerMib)),
+        cpuLoad: summarize(mine.map((m) => m.load)),
+        ofCopy: copyMedian > 0 ? mibps.median / copyMedian : undefined,
+      });
+    }
+    const pairs: { k: ReturnType<typeof perTrial>; u: ReturnType<typeof perTrial> }[] = [];
+    for (const k of at.filter((t) => t.series === "kernel")) {
+      const u = at.find((t) => t.series === "worker" && t.round === k.round);
+      if (u) pairs.push({ k: perTrial(k), u: perTrial(u) });
+    }
+    if (pairs.length > 0) {
+      ratios.push({
+        size,
+        mibps: summarize(pairs.map((p) => p.u.mibps / p.k.mibps)),
+        opsps: summarize(pairs.map((p) => p.u.opsps / p.k.opsps)),
+        cpuMsPerMib: summarize(pairs.map((p) => p.u.cpuMsPerMib / p.k.cpuMsPerMib)),
+      });
+    }
+  }
+  return { series, ratios, goals: evaluateGoals(series, ratios) };
+}
+
+/** Requests at least this large are "large" for the copy-bandwidth goal. */
+export const LARGE_REQUEST = 256 * 1024;
+
+/**
+ * The study's goals (reported, never asserted): user-level throughput at least 0.90 of in-kernel
+ * at 512 B (the paper measured 0.78) and at least 0.98 from 64 KiB up; large requests (256 KiB
+ * and up) on both hosts at least half the copy bandwidth of the same size.
+ */
+export function evaluateGoals(
+  series: readonly SeriesResult[],
+  ratios: readonly RatioResult[],
+): GoalResult[] {
+  const goals: GoalResult[] = [];
+  const small = ratios.find((r) => r.size === 512);
+  goals.push({
+    goal: "user-level/in-kernel throughput at 512 B >= 0.90 (paper: 0.78)",
+    value: small?.mibps.median,
+    target: 0.9,
+    met: small === undefined ? undefined : small.mibps.median >= 0.9,
+    detail: small === undefined
+      ? "512 B not measured"
+      : `median ratio ${fixed(small.mibps.median, 3)} (IQR ${fixed(small.mibps.q1, 3)}..${
+        fixed(small.mibps.q3, 3)
+      })`,
+  });
+  const big = ratios.filter((r) => r.size >= 64 * 1024);
+  const worstBig = minBy(big, (r) => r.mibps.median);
+  goals.push({
+    goal: "user-level/in-kernel throughput from 64 KiB up >= 0.98",
+    value: worstBig?.mibps.median,
+    target: 0.98,
+    met: worstBig === undefined ? undefined : worstBig.mibps.median >= 0.98,
+    detail: worstBig === undefined
+      ? "no size of 64 KiB or more measured"
+      : `worst ${fixed(worstBig.mibps.median, 3)} at ${formatSize(worstBig.size)}; ` +
+        big.map((r) => `${formatSize(r.size)} ${fixed(r.mibps.median, 3)}`).join(", "),
+  });
+  const large = series.filter((s) => s.series !== "copy" && s.size >= LARGE_REQUEST);
+  const worstLarge = minBy(large.filter((s) => s.ofCopy !== undefined), (s) => s.ofCopy!);
+  goals.push({
+    goal: "large requests (256 KiB and up), both hosts, >= 0.5 of copy bandwidth",
+    value: worstLarge?.ofCopy,
+    target: 0.5,
+    met: worstLarge === undefined ? undefined : worstLarge.ofCopy! >= 0.5,
+    detail: worstLarge === undefined
+      ? "no request of 256 KiB or more measured with its copy series"
+      : `worst ${fixed(worstLarge.ofCopy!, 3)} (${worstLarge.series} at ${
+        formatSize(worstLarge.size)
+      }); ` +
+        large.map((s) => `${s.series} ${formatSize(s.size)} ${fixed(s.ofCopy ?? NaN, 3)}`)
+          .join(", "),
+  });
+  return goals;
+}
+
+function minBy<T>(items: readonly T[], key: (item: T) => number): T | undefined {
+  let best: T | undefined;
+  for (const item of items) if (best === undefined || key(item) < key(best)) best = item;
+  return best;
+}
+
+function fixed(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
+}
+
+/**
+ * A request size in binary units: `512 B`, `4 KiB`, `1 MiB`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { formatSize } from "./results.ts";
+ * assertEquals([formatSize(512), formatSize(65536), formatSize(1 << 20)], ["512 B", "64 KiB", "1 MiB"]);
+ * ```
+ */
+export function formatSize(bytes: number): string {
+  if (bytes >= MIB && bytes % MIB === 0) return `${bytes / MIB} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}

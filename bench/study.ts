@@ -1,0 +1,304 @@
+/**
+ * The measurement: one kernel per host (the IDE driver in the kernel's isolate, the in-kernel
+ * baseline, and the same driver in a restricted Worker, user level), both on the same disk image,
+ * and timed trials of reads of one request size, interleaved with each other and with a plain
+ * memory copy of the same size (the physical limit).
+ *
+ * Per trial: wall time (`performance.now()`), process CPU time (user + system over every thread
+ * of the process, from `process.cpuUsage()`), requests completed and bytes moved.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { BlockClient } from "../clients/block_client.ts";
+import { boot } from "../kernel/boot.ts";
+import type { Capability } from "../idl/types.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { holdsSectors, SECTOR } from "./disk.ts";
+
+/** Where the driver runs: `kernel` is the in-kernel baseline, `worker` the user-level driver. */
+export type Host = "kernel" | "worker";
+
+/** The two hosts, baseline first. */
+export const HOSTS: readonly Host[] = ["kernel", "worker"];
+
+/** A measured series: a host, or the in-process memory copy. */
+export type Series = Host | "copy";
+
+/** What to measure. */
+export interface StudyConfig {
+  /** Request sizes in bytes (multiples of 512, at most 1 MiB). */
+  readonly sizes: readonly number[];
+  /** Timed trials per size and series. */
+  readonly trials: number;
+  /** Length of one trial in ms (a trial also completes at least `minRequests`). */
+  readonly trialMs: number;
+  readonly minRequests: number;
+  /** Untimed run of each size and series before its first trial, in ms. */
+  readonly warmupMs: number;
+  /** Requests kept in flight (1 = each read waits for the previous one). */
+  readonly depth: number;
+  /** The disk image both kernels open (filled by `prepareImage`). */
+  readonly image: string;
+}
+
+/** One timed trial of one series at one size. */
+export interface Trial {
+  readonly series: Series;
+  readonly size: number;
+  /** Index of the round of the interleaving (0-based). */
+  readonly round: number;
+  /** Requests (or copies) completed. */
+  readonly ops: number;
+  readonly bytes: number;
+  readonly wallMs: number;
+  /** Process CPU time over the trial, user + system, in µs. */
+  readonly cpuUs: number;
+}
+
+/** Interrupt counts of one host's disk line over a run. */
+export interface InterruptCounts {
+  readonly delivered: number;
+  /** Held back by the kernel's interrupt rate limit (a delay for the baseline if not 0). */
+  readonly rateLimited: number;
+  readonly coalesced: number;
+}
+
+/** What {@link runStudy} returns. */
+export interface StudyRun {
+  /** The trials, in the order they ran. */
+  readonly trials: Trial[];
+  /** Per host, its disk line's interrupts over the whole run. */
+  readonly interrupts: Readonly<Record<Host, InterruptCounts>>;
+}
+
+/** Progress reports of {@link runStudy}. */
+export interface StudyProgress {
+  /** Called after each warmup or trial: units done so far, of `total`, and what ran. */
+  step(done: number, total: number, what: string): void;
+}
+
+/** The most bytes one IDE command moves, so the largest request size. */
+export const MAX_REQUEST = 1 << 20;
+
+/** Checks a configuration; throws `RangeError` naming what is wrong. */
+export function checkConfig(config: StudyConfig): void {
+  if (config.sizes.length === 0) throw new RangeError("Cannot run a study of no request sizes");
+  for (const size of config.sizes) {
+    if (!Number.isInteger(size) || size < SECTOR || size % SECTOR !== 0 || size > MAX_REQUEST) {
+      throw new RangeError(
+        `Cannot use request size ${size}: it must be a multiple of ${SECTOR} up to ${MAX_REQUEST}`,
+      );
+    }
+  }
+  const positive: [string, number][] = [
+    ["trials", config.trials],
+    ["trialMs", config.trialMs],
+    ["minRequests", config.minRequests],
+    ["depth", config.depth],
+  ];
+  for (const [name, value] of positive) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`Cannot use ${name} ${value}: it must be a positive integer`);
+    }
+  }
+  if (!(config.warmupMs >= 0)) throw new RangeError(`Cannot use warmupMs ${config.warmupMs}`);
+}
+
+/** A booted kernel with the IDE disk open and `depth` DMA buffers of the largest size. */
+export class Rig {
+  readonly host: Host;
+  readonly kernel: Kernel;
+  readonly disk: BlockClient;
+  readonly buffers: readonly Capability[];
+  #cursor = 0;
+
+  private constructor(host: Host, kernel: Kernel, disk: BlockClient, buffers: Capability[]) {
+    this.host = host;
+    this.kernel = kernel;
+    this.disk = disk;
+    this.buffers = buffers;
+  }
+
+  /** Boots a kernel whose IDE driver runs on `host`, over the image at `image`. */
+  static async open(host: Host, image: string, depth: number, bufferBytes: number): Promise<Rig> {
+    const kernel = await boot({ names: ":memory:", host, machine: { ide: { image } } });
+    try {
+      const instance = kernel.drivers.instance("ide0");
+      if (instance?.host !== host) {
+        throw new Error(`The IDE driver runs on the ${instance?.host} host, not ${host}`);
+      }
+      const disk = await BlockClient.open(
+        kernel,
+        kernel.mint(await kernel.names.lookup("dev/ide0")),
+      );
+      const buffers = Array.from(
+        { length: depth },
+        (_, i) => kernel.allocate(bufferBytes, `bench-${i}`).capability,
+      );
+      return new Rig(host, kernel, disk, buffers);
+    } catch (error) {
+      await kernel.shutdown();
+      throw error;
+    }
+  }
+
+  /**
+   * Reads `size`-byte requests of consecutive blocks (wrapping around the disk) with `depth`
+   * in flight, until `ms` have passed and at least `minRequests` completed. Returns the count.
+   */
+  async read(size: number, ms: number, minRequests: number): Promise<number> {
+    const blocks = size / SECTOR;
+    const end = performance.now() + ms;
+    let started = 0;
+    const lane = async (buffer: Capability) => {
+      while (started < minRequests || performance.now() < end) {
+        started++;
+        await this.disk.transfer("read", BigInt(this.#next(blocks)), blocks, buffer);
+      }
+    };
+    await Promise.all(this.buffers.map(lane));
+    return started;
+  }
+
+  /** Reads `sectors` at `lba` into the first buffer and checks they hold the image's pattern. */
+  async verify(lba: number, sectors: number): Promise<void> {
+    const buffer = this.buffers[0]!;
+    const bytes = this.kernel.memory(buffer, "read").bytes;
+    bytes.fill(0, 0, sectors * SECTOR);
+    await this.disk.transfer("read", BigInt(lba), sectors, buffer);
+    if (!holdsSectors(bytes, lba, sectors)) {
+      throw new Error(
+        `The ${this.host} host read wrong data at LBA ${lba}: the bench image is not what it wrote`,
+      );
+    }
+  }
+
+  /** Interrupts of the disk's line so far: delivered, and held back by the rate limit. */
+  interrupts(): InterruptCounts {
+    const line = this.kernel.drivers.router.stats().find((l) => l.device === "ide0");
+    return {
+      delivered: line?.delivered ?? 0,
+      rateLimited: line?.rateLimited ?? 0,
+      coalesced: line?.coalesced ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.disk.close();
+    await this.kernel.shutdown();
+  }
+
+  #next(blocks: number): number {
+    let lba = this.#cursor;
+    if (lba + blocks > this.disk.blockCount) lba = 0;
+    this.#cursor = lba + blocks;
+    return lba;
+  }
+}
+
+/**
+ * The copy series: `Uint8Array.set` of `size` bytes from a source as large as the disk (walked
+ * consecutively, so the source is cold like the disk image's pages) into one destination, until
+ * `ms` have passed and at least `minCopies` were made. Returns the count.
+ */
+export function copyFor(
+  source: Uint8Array,
+  destination: Uint8Array,
+  size: number,
+  ms: number,
+  minCopies: number,
+): number {
+  const end = performance.now() + ms;
+  const batch = Math.max(1, Math.min(256, (1 << 20) / size));
+  let offset = 0;
+  let copies = 0;
+  while (copies < minCopies || performance.now() < end) {
+    for (let i = 0; i < batch; i++) {
+      if (offset + size > source.length) offset = 0;
+      destination.set(source.subarray(offset, offset + size));
+      offset += size;
+    }
+    copies += batch;
+  }
+  return copies;
+}
+
+/** The order of the series in round `round` at size index `i`: rotated, so each runs first. */
+export function seriesOrder(round: number, i: number): Series[] {
+  const all: Series[] = ["kernel", "worker", "copy"];
+  const k = (round + i) % all.length;
+  return [...all.slice(k), ...all.slice(0, k)];
+}
+
+/**
+ * Runs the study: boots both hosts, checks each reads the image's pattern, warms every size and
+ * series up, then runs `trials` rounds; each round runs one trial of every series at every size,
+ * in rotating order.
+ */
+export async function runStudy(
+  config: StudyConfig,
+  imageBytes: number,
+  progress?: StudyProgress,
+): Promise<StudyRun> {
+  checkConfig(config);
+  const largest = Math.max(...config.sizes);
+  const rigs = new Map<Host, Rig>();
+  try {
+    for (const host of HOSTS) {
+      rigs.set(host, await Rig.open(host, config.image, config.depth, largest));
+    }
+    const source = new Uint8Array(imageBytes);
+    for (let i = 0; i < source.length; i += 4096) source[i] = i >> 12; // touch every page
+    const destination = new Uint8Array(largest);
+    const sectors = imageBytes / SECTOR;
+    for (const rig of rigs.values()) {
+      await rig.verify(0, 8);
+      await rig.verify(sectors - 8, 8);
+    }
+
+    const total = config.sizes.length * 3 * (config.trials + 1);
+    let done = 0;
+    const once = async (
+      series: Series,
+      size: number,
+      ms: number,
+    ): Promise<Omit<Trial, "round">> => {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const ops = series === "copy"
+        ? copyFor(source, destination, size, ms, config.minRequests)
+        : await rigs.get(series)!.read(size, ms, config.minRequests);
+      const wallMs = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      return { series, size, ops, bytes: ops * size, wallMs, cpuUs: cpu.user + cpu.system };
+    };
+
+    for (const [i, size] of config.sizes.entries()) {
+      for (const series of seriesOrder(0, i)) {
+        await once(series, size, config.warmupMs);
+        progress?.step(++done, total, `warmup ${series} ${size} B`);
+      }
+    }
+    const trials: Trial[] = [];
+    for (let round = 0; round < config.trials; round++) {
+      for (const [i, size] of config.sizes.entries()) {
+        for (const series of seriesOrder(round, i)) {
+          trials.push({ ...await once(series, size, config.trialMs), round });
+          progress?.step(++done, total, `round ${round + 1}/${config.trials} ${series} ${size} B`);
+        }
+      }
+    }
+    for (const rig of rigs.values()) await rig.verify(sectors / 2, 8);
+    return {
+      trials,
+      interrupts: {
+        kernel: rigs.get("kernel")!.interrupts(),
+        worker: rigs.get("worker")!.interrupts(),
+      },
+    };
+  } finally {
+    for (const rig of rigs.values()) await rig.close();
+  }
+}
