@@ -184,6 +184,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
   }
 
   function portChanged(port: number, connected: boolean): void {
+    ctx.log(`port ${port}: device ${connected ? "connected" : "disconnected"}`);
     chain = chain.then(async () => {
       if (stopped) return;
       try {
