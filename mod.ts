@@ -16,7 +16,17 @@
  * @module
  */
 
-export { boot, type BootOptions, NAMING_NAME } from "./kernel/boot.ts";
+export {
+  boot,
+  type BootOptions,
+  type IdeDiskConfig,
+  type MachineConfig,
+  NAMING_NAME,
+} from "./kernel/boot.ts";
+export { type PlugOptions, type PlugResult, USB_MODELS, type UsbModel } from "./kernel/hotplug.ts";
+export { BlockClient, BlockIoError } from "./clients/block_client.ts";
+export type { DriverInstanceInfo } from "./kernel/driver_manager.ts";
+export type { HostKind } from "./kernel/hosts/driver_host.ts";
 export {
   type ComponentDescription,
   Kernel,

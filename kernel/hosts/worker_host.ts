@@ -94,6 +94,7 @@ export class WorkerHost implements DriverHost {
     liveWorkers++;
     worker.addEventListener("error", (e) => {
       e.preventDefault();
+      services.component.state = "failed";
       services.fault(`worker error: ${e.message}`);
       this.#fail(new Error(`${services.label}: the driver's worker failed: ${e.message}`));
     });
