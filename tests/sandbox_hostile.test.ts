@@ -156,3 +156,23 @@ Deno.test("a driver that throws in its interrupt handler is logged, and its line
     assertEquals(await probeCall(kernel, "probe10", "IProbe.interrupts"), 2);
   });
 });
+
+Deno.test("a driver that announces devices without being a bus driver is refused and logged", async () => {
+  await withHostile(11, async (kernel) => {
+    assertEquals(await probeCall(kernel, "probe11", "IProbe.attempt"), "TypeError");
+    assert(deniedEvents(kernel, "probe11").some((m) => /announce a usb device/.test(m)));
+    assertEquals(kernel.drivers.devices().some((d) => d.name === "fake1"), false);
+  });
+});
+
+Deno.test("a driver cannot serve an interface its manifest does not list as an object", async () => {
+  await withHostile(12, async (kernel) => {
+    assertEquals(await probeCall(kernel, "probe12", "IProbe.attempt"), "TypeError");
+  });
+});
+
+Deno.test("a driver is handed its own device's register windows and no others", async () => {
+  await withHostile(13, async (kernel) => {
+    assertEquals(await probeCall(kernel, "probe13", "IProbe.attempt"), "only its own");
+  });
+});
