@@ -34,7 +34,7 @@ export interface IdeDiskConfig {
 export interface MachineConfig {
   /** The IDE disk (`dev/ide0`), or false for none. Default: a disk. */
   readonly ide?: IdeDiskConfig | false;
-  /** A USB host controller (`dev/xhci0`) with 4 empty ports. Default: false (for now). */
+  /** A USB host controller (`dev/xhci0`) with 4 empty ports, or false for none. Default: true. */
   readonly usb?: boolean;
 }
 
@@ -106,7 +106,7 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
     await machine.stop(); // flushes disk images
   });
   if (config.ide !== false) await attachIde(machine, data, config.ide ?? {}); // dev/ide0
-  if (config.usb === true) {
+  if (config.usb !== false) {
     await machine.attachPci(XHCI_PCI_IDENTITY, createXhciController({ name: "xhci0" })); // dev/xhci0
   }
   await drivers.settled(); // drivers matched, loaded, started and named

@@ -1,11 +1,12 @@
 /**
- * Core shell commands: `help` and `exit`.
+ * Core shell commands: `help`, `exit`, and `jobs` and `wait` for commands started in the
+ * background with `&`.
  *
  * @module
  */
 
 import { type ShellPlugin, table, UsageError } from "../shell/shell.ts";
-import { expectArgs } from "./_util.ts";
+import { expectArgs, plural } from "./_util.ts";
 
 /**
  * The core plugin.
@@ -65,6 +66,62 @@ export function corePlugin(): ShellPlugin {
               example: c.example,
               plugin: c.plugin,
             },
+          };
+        },
+      },
+      {
+        name: "jobs",
+        summary: "the commands started in the background with & and how they are doing",
+        usage: "jobs [--json]",
+        details: [
+          "A line ending in & (keys dev/usb1 &) runs in the background: the shell prints",
+          "[N] line, takes the next command at once, prints the job's output as it comes and",
+          "[N] done or [N] failed when it ends. Jobs are listed until wait reports them.",
+          "--json  [{ id, line, state, ms }]",
+        ],
+        example: "jobs",
+        run(args, ctx) {
+          expectArgs(args, 0, 0, "jobs");
+          const jobs = ctx.shell.jobs();
+          return {
+            text: jobs.length === 0 ? "no background jobs" : table(
+              ["job", "state", "seconds", "command"],
+              jobs.map((j) => [`[${j.id}]`, j.state, (j.ms / 1000).toFixed(1), j.line]),
+              { header: ctx.style.bold },
+            ),
+            json: jobs,
+          };
+        },
+      },
+      {
+        name: "wait",
+        summary: "wait until the background jobs have ended; fails if one of them failed",
+        usage: "wait [--json]",
+        details: [
+          "Waits for every job started with & (see jobs), then forgets them. It fails when a",
+          "job failed, so a script stops there; the job's own error was printed when it ended.",
+          "Ctrl-C stops the jobs and the waiting. With no jobs it returns at once.",
+          "--json  the jobs waited for: [{ id, line, state, ms }]",
+        ],
+        example: "wait",
+        async run(args, ctx) {
+          expectArgs(args, 0, 0, "wait");
+          const jobs = await ctx.shell.waitJobs(ctx.signal);
+          const failed = jobs.filter((j) => j.state === "failed");
+          if (failed.length > 0) {
+            throw new Error(
+              `${plural(failed.length, "background job")} failed: ${
+                failed.map((j) => `[${j.id}] ${j.line}`).join("; ")
+              } (its error is printed above)`,
+            );
+          }
+          return {
+            text: jobs.length === 0
+              ? "no background jobs"
+              : `${plural(jobs.length, "background job")} ended: ${
+                jobs.map((j) => `[${j.id}]`).join(", ")
+              }`,
+            json: jobs,
           };
         },
       },

@@ -1,8 +1,8 @@
 /**
  * `devices`: the bus tree, built from the devices the driver manager knows. Each root bus (PCI)
  * lists its devices; under each device, the driver instance serving it (driver class, kernel or
- * worker host, name, address), then the devices that driver announced (a USB host controller's
- * root hub, the devices on its ports), and so on down.
+ * worker host, name, address), then the devices that driver announced: a USB host controller's
+ * root hub, and under the root hub each of its ports, empty or with the device in it.
  *
  * @module
  */
@@ -11,6 +11,8 @@ import { formatAddress } from "../kernel/address.ts";
 import type { DeviceNode } from "../kernel/device_node.ts";
 import type { DriverInstanceInfo } from "../kernel/driver_manager.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import { XhciController } from "../machine/usb/xhci_controller.ts";
+import { XHCI_PORTS } from "../machine/usb/xhci_registers.ts";
 import type { Styles } from "../shell/style.ts";
 import type { ShellPlugin } from "../shell/shell.ts";
 import { expectArgs, plural } from "./_util.ts";
@@ -37,8 +39,23 @@ export interface DeviceEntry {
   /** Its interrupt line, if it has one. */
   readonly line?: number;
   readonly driver: DriverEntry | null;
-  /** Devices behind it (the ports of a hub or host controller). */
+  /** A USB root hub's ports, in order, each empty or with its device. */
+  readonly ports?: readonly PortEntry[];
+  /** Other devices its driver announced (a host controller's root hub). */
   readonly children?: readonly DeviceEntry[];
+}
+
+/** One port of a USB root hub. */
+export interface PortEntry {
+  /** 1-based, as `plug usb <port>` takes it. */
+  readonly port: number;
+  /** The device in the port, as the USB core announced it; null when there is none. */
+  readonly device: DeviceEntry | null;
+  /**
+   * A device the hardware has in the port that no driver announced (yet): being enumerated,
+   * or one the USB core gave up on. What it is, e.g. `keyboard "Mungi USB Keyboard"`.
+   */
+  readonly connected?: string;
 }
 
 /** One root bus and its devices. */
@@ -76,6 +93,20 @@ const USB_CLASSES: Readonly<Record<number, string>> = {
   0xff: "vendor specific",
 };
 
+/** HID boot interfaces (class 3, subclass 1) by protocol. */
+const HID_PROTOCOLS: Readonly<Record<string, string>> = {
+  "3.1.1": " keyboard",
+  "3.1.2": " mouse",
+};
+
+/** xHCI port speed ids (PORTSC), as the USB core reports them. */
+const USB_SPEEDS: Readonly<Record<number, string>> = {
+  1: "full speed",
+  2: "low speed",
+  3: "high speed",
+  4: "super speed",
+};
+
 function hex(n: number | undefined, digits: number): string {
   return n === undefined ? "?".repeat(digits) : n.toString(16).padStart(digits, "0");
 }
@@ -106,24 +137,41 @@ function describeNode(node: DeviceNode, kernel: Kernel): Omit<DeviceEntry, "driv
   }
   if (node.bus === "usb") {
     const cls = ids.interfaceClass ?? ids.deviceClass;
+    const speed = ids.speed === undefined ? undefined : USB_SPEEDS[ids.speed];
     return {
       location: ids.port === undefined ? "usb" : `port ${ids.port}`,
       ids: `${hex(ids.vendorId, 4)}:${hex(ids.productId, 4)}`,
-      kind: `USB ${cls === undefined ? "device" : USB_CLASSES[cls] ?? `class ${hex(cls, 2)}`}`,
+      kind: `USB ${cls === undefined ? "device" : USB_CLASSES[cls] ?? `class ${hex(cls, 2)}`}${
+        HID_PROTOCOLS[`${cls}.${ids.interfaceSubclass}.${ids.interfaceProtocol}`] ?? ""
+      }${speed ? `, ${speed}` : ""}`,
+    };
+  }
+  if (node.bus === "usbhost") {
+    const ports = rootHubController(node, kernel) ? XHCI_PORTS : undefined;
+    return {
+      location: "root hub",
+      ids: "-",
+      kind: `USB root hub${ports === undefined ? "" : `, ${plural(ports, "port")}`}`,
     };
   }
   return {
     location: node.bus,
     ids: Object.entries(ids).map(([k, v]) => `${k}=${v}`).join(" ") || "-",
-    kind: node.bus === "usbhost" ? "USB root hub" : `${node.bus} device`,
+    kind: `${node.bus} device`,
     ...(node.line === 0 ? {} : { line: node.line }),
   };
 }
 
+/** The host controller model whose root hub `node` is (its parent is the controller's device). */
+function rootHubController(node: DeviceNode, kernel: Kernel): XhciController | undefined {
+  const fn = kernel.machine.pciFunctions().find((f) => f.model.name === node.parent);
+  return fn?.model instanceof XhciController ? fn.model : undefined;
+}
+
 /**
  * The device tree of a kernel: root buses (PCI) with their devices, each device with the driver
- * instance serving it and the devices its driver announced (a USB host controller's root hub,
- * the devices on its ports).
+ * instance serving it and the devices its driver announced: a USB host controller's root hub,
+ * and the root hub's ports, each empty or with the device in it.
  *
  * @example
  * ```ts ignore
@@ -137,11 +185,27 @@ export function deviceTree(kernel: Kernel): BusTree[] {
   const known = new Set(nodes.map((n) => n.name));
   const entry = (node: DeviceNode): DeviceEntry => {
     const inst = instances.get(node.name);
-    const children = nodes.filter((n) => n.parent !== undefined && n.parent === node.name);
+    let children = nodes.filter((n) => n.parent !== undefined && n.parent === node.name);
+    let ports: PortEntry[] | undefined;
+    const usb = node.bus === "usbhost" ? rootHubController(node, kernel) : undefined;
+    if (usb) {
+      ports = [];
+      for (let port = 1; port <= XHCI_PORTS; port++) {
+        const here = children.find((n) => n.bus === "usb" && n.ids.port === port);
+        const model = usb.device(port);
+        ports.push({
+          port,
+          device: here ? entry(here) : null,
+          ...(!here && model ? { connected: model.name } : {}),
+        });
+      }
+      children = children.filter((n) => !(n.bus === "usb" && n.ids.port !== undefined));
+    }
     return {
       device: node.name,
       ...describeNode(node, kernel),
       driver: inst ? toDriverEntry(inst) : null,
+      ...(ports ? { ports } : {}),
       ...(children.length ? { children: children.map(entry) } : {}),
     };
   };
@@ -160,30 +224,53 @@ export function deviceTree(kernel: Kernel): BusTree[] {
   });
 }
 
+/** A line of the tree and the lines under it. */
+interface Branch {
+  readonly line: string;
+  readonly under: readonly Branch[];
+}
+
+function deviceBranch(d: DeviceEntry, style: Styles): Branch {
+  const ids = d.ids === "-" ? "" : `  ${d.ids}`;
+  const drv = d.driver
+    ? `driver ${style.cyan(d.driver.driver)}, ${d.driver.host} host, ${
+      style.green(d.driver.name)
+    } at ${d.driver.address}, ${d.driver.state}`
+    : style.yellow("no driver");
+  const ports = (d.ports ?? []).map((p): Branch =>
+    p.device ? deviceBranch(p.device, style) : {
+      line: `port ${p.port}  ${
+        p.connected === undefined
+          ? style.dim("empty")
+          : style.yellow(`${p.connected}, not enumerated (no driver announced it)`)
+      }`,
+      under: [],
+    }
+  );
+  return {
+    line: `${d.location}  ${style.bold(d.device)}${ids}  ${d.kind}${
+      d.line === undefined ? "" : `  irq ${d.line}`
+    }`,
+    under: [
+      { line: drv, under: [] },
+      ...ports,
+      ...(d.children ?? []).map((c) => deviceBranch(c, style)),
+    ],
+  };
+}
+
 function render(buses: readonly BusTree[], style: Styles): string {
   const out: string[] = [];
-  const walk = (devices: readonly DeviceEntry[], indent: string) => {
-    devices.forEach((d, n) => {
-      const last = n === devices.length - 1;
-      out.push(
-        `${indent}${last ? "└─ " : "├─ "}${d.location}  ${
-          style.bold(d.device)
-        }  ${d.ids}  ${d.kind}${d.line === undefined ? "" : `  irq ${d.line}`}`,
-      );
-      const inner = indent + (last ? "   " : "│  ");
-      const kids = d.children ?? [];
-      const drv = d.driver
-        ? `driver ${style.cyan(d.driver.driver)}, ${d.driver.host} host, ${
-          style.green(d.driver.name)
-        } at ${d.driver.address}, ${d.driver.state}`
-        : style.yellow("no driver");
-      out.push(`${inner}${kids.length ? "├─ " : "└─ "}${drv}`);
-      walk(kids, inner);
+  const walk = (branches: readonly Branch[], indent: string) => {
+    branches.forEach((b, n) => {
+      const last = n === branches.length - 1;
+      out.push(`${indent}${last ? "└─ " : "├─ "}${b.line}`);
+      walk(b.under, indent + (last ? "   " : "│  "));
     });
   };
   for (const b of buses) {
     out.push(`${style.bold(b.bus)}: ${b.summary}`);
-    walk(b.devices, "");
+    walk(b.devices.map((d) => deviceBranch(d, style)), "");
   }
   return out.join("\n");
 }
@@ -206,8 +293,10 @@ export function devicesPlugin(): ShellPlugin {
       details: [
         "Each bus lists its devices (PCI slot or USB port, name, ids, kind, interrupt line),",
         "under each the driver instance serving it (driver class, kernel or worker host, name,",
-        "address, state), then the devices that driver announced (a USB controller's ports).",
-        "--json  { buses: [{ bus, summary, devices: [{ ..., driver, children }] }] }",
+        "address, state), then the devices that driver announced: the USB controller's root",
+        "hub, and under it each port, empty or with its device and that device's driver.",
+        "--json  { buses: [{ bus, summary, devices: [{ device, location, ids, kind, line?,",
+        "        driver, ports?: [{ port, device }], children? }] }] }",
       ],
       example: "devices",
       run(args, ctx) {

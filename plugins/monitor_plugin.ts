@@ -79,6 +79,7 @@ export function monitorPlugin(): ShellPlugin {
         "--json    one JSON object per line: { at, kind, source, message, data }",
       ],
       example: "monitor --for 5000",
+      signalsReady: true,
       async run(args, ctx) {
         const { positional, values } = parseOptions(args, { values: { "--for": "MS" } });
         expectArgs(positional, 0, 0, "monitor [--for MS]");
@@ -178,6 +179,7 @@ async function monitor(ctx: ShellContext, forMs: number | undefined): Promise<st
     }
   };
   const ticker = setInterval(summarise, IRQ_SUMMARY_MS);
+  ctx.ready(); // subscribed: a background monitor sees what the next line does
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

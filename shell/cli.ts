@@ -71,6 +71,7 @@ export async function runShellCli(args: readonly string[]): Promise<number> {
     for (const e of kernel.events.recent()) console.log(shell.style.dim(`[boot] ${e.message}`));
     return await interactiveShell(shell, join(data, "history"));
   } finally {
+    await shell.close(); // background jobs end before the kernel they use
     await kernel.shutdown();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The plugins `mungi shell` registers, in the order `help` lists their commands' origins. A new
- * plugin (USB, say) is added here.
+ * plugin is added here.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import { iommuPlugin } from "../plugins/iommu_plugin.ts";
 import { irqPlugin } from "../plugins/irq_plugin.ts";
 import { monitorPlugin } from "../plugins/monitor_plugin.ts";
 import { namingPlugin } from "../plugins/naming_plugin.ts";
+import { usbPlugin } from "../plugins/usb_plugin.ts";
 import type { ShellPlugin } from "./shell.ts";
 
 /**
@@ -23,7 +24,7 @@ import type { ShellPlugin } from "./shell.ts";
  * @example
  * ```ts
  * import { defaultPlugins } from "./default_plugins.ts";
- * defaultPlugins().map((p) => p.name).includes("blk"); // true
+ * defaultPlugins().map((p) => p.name).includes("usb"); // true
  * ```
  */
 export function defaultPlugins(): ShellPlugin[] {
@@ -34,6 +35,7 @@ export function defaultPlugins(): ShellPlugin[] {
     devicesPlugin(),
     driversPlugin(),
     blkPlugin(),
+    usbPlugin(),
     capsPlugin(),
     irqPlugin(),
     iommuPlugin(),

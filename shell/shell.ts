@@ -1,7 +1,8 @@
 /**
  * The shell engine: parses lines, finds the command among those its plugins registered, runs it and
- * prints what it returns (a table or text, or one JSON document with `--json`). It knows no command
- * itself: every command comes from a plugin, a factory returning `{ name, commands }`.
+ * prints what it returns (a table or text, or one JSON document with `--json`), in the foreground
+ * or, for a line ending in `&`, as a background job. It knows no command itself: every command
+ * comes from a plugin, a factory returning `{ name, commands }`.
  *
  * @module
  */
@@ -18,8 +19,18 @@ export interface ShellContext {
   readonly session: ShellSession;
   /** Prints a line (commands that stream, such as `monitor`). */
   print(line: string): void;
-  /** Aborted when the user presses Ctrl-C while the command runs. */
+  /**
+   * Aborted when the user presses Ctrl-C while the command runs in the foreground, or when the
+   * shell closes (a background job).
+   */
   readonly signal: AbortSignal;
+  /** The command runs in the background (`line &`): the prompt is back while it runs. */
+  readonly background: boolean;
+  /**
+   * Says the command is set up (subscribed, listening): a background job of a command with
+   * `signalsReady` holds the next line until then. Harmless in the foreground.
+   */
+  ready(): void;
   /** The user asked for `--json` (streaming commands print JSON lines themselves). */
   readonly json: boolean;
   /** Colours: real on a terminal, plain otherwise. */
@@ -54,6 +65,12 @@ export interface Command {
     partial: string,
   ): string[] | Promise<string[]>;
   run(args: readonly string[], ctx: ShellContext): CommandResult | Promise<CommandResult>;
+  /**
+   * The command calls `ctx.ready()` once it is set up (a listener subscribed). In the background
+   * (`line &`) the shell then takes the next line only after that, or after the command ended,
+   * so what follows sees it in place. Default: the next line is taken at once.
+   */
+  readonly signalsReady?: boolean;
 }
 
 /** A shell plugin: a name (shown in every error it causes) and its commands. */
@@ -74,46 +91,63 @@ export class UsageError extends Error {
 }
 
 /**
- * Splits a command line into words: whitespace separates, single and double quotes group, a
- * backslash escapes the next character, `#` at the start of a word begins a comment.
+ * Splits a command line into words as `sh` does: whitespace separates, single and double quotes
+ * group, a backslash escapes the next character (inside double quotes only `"` and `\`, so
+ * `"a\n"` keeps its backslash for a command such as `type` to read), `#` at the start of a word
+ * begins a comment.
  *
  * @example
  * ```ts
  * import { splitWords } from "./shell.ts";
  * splitWords(`call dev/ide0 "a b" # note`); // ["call", "dev/ide0", "a b"]
+ * splitWords(`type dev/usb1 "hi\\n"`); // ["type", "dev/usb1", "hi\\n"]
  * ```
  */
 export function splitWords(line: string): string[] {
-  const words: string[] = [];
+  return tokenize(line).map((t) => t.text);
+}
+
+/** A word of a command line; `bare` when it was written without quotes or escapes. */
+interface Token {
+  readonly text: string;
+  readonly bare: boolean;
+}
+
+function tokenize(line: string): Token[] {
+  const words: Token[] = [];
   let word = "";
   let inWord = false;
+  let bare = true;
   let quote: string | undefined;
   for (let i = 0; i < line.length; i++) {
     const ch = line[i]!;
     if (quote) {
       if (ch === quote) quote = undefined;
-      else if (ch === "\\" && quote === '"' && i + 1 < line.length) word += line[++i];
+      else if (ch === "\\" && quote === '"' && /["\\]/.test(line[i + 1] ?? "")) word += line[++i];
       else word += ch;
       continue;
     }
     if (ch === "#" && !inWord) break;
     if (/\s/.test(ch)) {
-      if (inWord) words.push(word);
+      if (inWord) words.push({ text: word, bare });
       word = "";
       inWord = false;
+      bare = true;
     } else if (ch === '"' || ch === "'") {
       quote = ch;
       inWord = true;
+      bare = false;
     } else if (ch === "\\" && i + 1 < line.length) {
       word += line[++i];
       inWord = true;
+      bare = false;
     } else {
       word += ch;
       inWord = true;
     }
   }
   if (quote) throw new UsageError(`unterminated ${quote} quote`);
-  if (inWord) words.push(word);
+  if (inWord) words.push({ text: word, bare });
   return words;
 }
 
@@ -135,6 +169,28 @@ export interface ShellOptions {
 export interface ExecuteOptions {
   /** Where the line came from (`FILE:LINE`), put before its error message. */
   readonly where?: string;
+}
+
+/** A command running in the background (`line &`), as `jobs` lists it. */
+export interface JobInfo {
+  /** 1, 2, ... in the order the jobs started; printed as `[1]`. */
+  readonly id: number;
+  /** The command line, without the `&`. */
+  readonly line: string;
+  /** `running`, or how it ended: `done` (succeeded) or `failed` (its error was printed). */
+  readonly state: "running" | "done" | "failed";
+  /** How long it has run, or ran, in milliseconds. */
+  readonly ms: number;
+}
+
+interface Job {
+  readonly id: number;
+  readonly line: string;
+  readonly started: number;
+  readonly controller: AbortController;
+  state: JobInfo["state"];
+  ended: number | undefined;
+  done: Promise<void>;
 }
 
 /** Hints that tell the user how to get it right, by error class. */
@@ -167,6 +223,8 @@ export class Shell {
   #write: (line: string) => void;
   #writeError: (line: string) => void;
   #running: AbortController | undefined;
+  #jobs: Job[] = [];
+  #nextJob = 1;
   exitRequested = false;
 
   constructor(options: ShellOptions) {
@@ -231,19 +289,30 @@ export class Shell {
 
   /**
    * Runs one line. Returns true on success (or an empty line), false after printing an error
-   * that starts with the command as typed (and `where`, for scripts).
+   * that starts with the command as typed (and `where`, for scripts). A line ending in a bare `&`
+   * starts the command as a background job and returns true once it started (a command with
+   * `signalsReady`: once it is set up): the job prints `[N] line`, its output as it comes, and
+   * `[N] done` or `[N] failed` when it ends (see {@link jobs}).
    */
   async execute(line: string, options: ExecuteOptions = {}): Promise<boolean> {
     const where = options.where === undefined ? "" : `${options.where}: `;
-    let words: string[];
+    let tokens: Token[];
     try {
-      words = splitWords(line);
+      tokens = tokenize(line);
     } catch (error) {
       this.#writeError(`${where}${line.trim()}: ${(error as Error).message}`);
       return false;
     }
-    if (words.length === 0) return true;
-    const [name, ...rest] = words as [string, ...string[]];
+    const last = tokens[tokens.length - 1];
+    const background = last !== undefined && last.bare && last.text === "&";
+    if (background) tokens.pop();
+    const words = tokens.map((t) => t.text);
+    if (words.length === 0) {
+      if (!background) return true;
+      this.#writeError(`${where}&: a command must come before & (e.g. "keys dev/usb1 &")`);
+      return false;
+    }
+    const name = words[0]!;
     const command = this.commands.get(name);
     if (!command) {
       const near = [...this.commands.keys()].filter((c) =>
@@ -256,12 +325,33 @@ export class Shell {
       );
       return false;
     }
-    const json = rest.includes("--json");
-    const args = rest.filter((a) => a !== "--json");
     const controller = new AbortController();
+    if (background) {
+      await this.#startJob(command, words, where, controller);
+      return true;
+    }
     this.#running = controller;
     try {
-      const result = await command.run(args, this.#context(controller.signal, json));
+      return await this.#run(command, words, where, controller.signal, false, () => {});
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Runs a command and prints its result or its error; returns whether it succeeded. */
+  async #run(
+    command: Command,
+    words: readonly string[],
+    where: string,
+    signal: AbortSignal,
+    background: boolean,
+    ready: () => void,
+  ): Promise<boolean> {
+    const rest = words.slice(1);
+    const json = rest.includes("--json");
+    const args = rest.filter((a) => a !== "--json");
+    try {
+      const result = await command.run(args, this.#context(signal, json, background, ready));
       if (typeof result === "string") {
         if (json) this.#write(JSON.stringify(result));
         else if (result !== "") this.#write(result);
@@ -279,9 +369,71 @@ export class Shell {
       } else if (HINTS[e.name]) lines.push(`  hint: ${HINTS[e.name]}`);
       this.#writeError(this.style.red(lines.join("\n")));
       return false;
-    } finally {
-      this.#running = undefined;
     }
+  }
+
+  /** Starts a background job; resolves at once, or once a `signalsReady` command is ready. */
+  async #startJob(
+    command: Command,
+    words: readonly string[],
+    where: string,
+    controller: AbortController,
+  ): Promise<void> {
+    const line = words.join(" ");
+    const job: Job = {
+      id: this.#nextJob++,
+      line,
+      started: performance.now(),
+      controller,
+      state: "running",
+      ended: undefined,
+      done: Promise.resolve(),
+    };
+    this.#jobs.push(job);
+    this.#write(this.style.dim(`[${job.id}] ${line}`));
+    const ready = Promise.withResolvers<void>();
+    job.done = this.#run(command, words, where, controller.signal, true, ready.resolve).then(
+      (ok) => {
+        job.state = ok ? "done" : "failed";
+        job.ended = performance.now();
+        this.#write(this.style.dim(`[${job.id}] ${job.state}  ${line}`));
+      },
+    );
+    if (command.signalsReady) await Promise.race([ready.promise, job.done]);
+  }
+
+  /** The background jobs not yet waited for: those running, and those that ended since. */
+  jobs(): JobInfo[] {
+    return this.#jobs.map(jobInfo);
+  }
+
+  /**
+   * Waits until every background job has ended and forgets them; returns them as they ended
+   * (their output and errors were printed as they came). Aborting `signal` (Ctrl-C while `wait`
+   * runs) stops the jobs.
+   */
+  async waitJobs(signal?: AbortSignal): Promise<JobInfo[]> {
+    const jobs = [...this.#jobs];
+    const stop = () => jobs.forEach((j) => j.controller.abort());
+    if (signal?.aborted) stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      await Promise.all(jobs.map((j) => j.done));
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+    this.#jobs = this.#jobs.filter((j) => !jobs.includes(j));
+    return jobs.map(jobInfo);
+  }
+
+  /**
+   * Stops every background job and waits for them to end. Call it before shutting the kernel
+   * down: a job's clean-up (a listener it subscribed) needs the kernel.
+   */
+  async close(): Promise<void> {
+    for (const j of this.#jobs) j.controller.abort();
+    await Promise.all(this.#jobs.map((j) => j.done));
+    this.#jobs = [];
   }
 
   /**
@@ -300,7 +452,7 @@ export class Shell {
     if (partial.startsWith("-")) {
       options = [...command.usage.matchAll(/--[a-z][a-z-]*/g)].map((m) => m[0]);
     } else if (command.complete) {
-      const ctx = this.#context(new AbortController().signal, false);
+      const ctx = this.#context(new AbortController().signal, false, false);
       try {
         options = await command.complete(words.length - 2, words.slice(1, -1), ctx, partial);
       } catch {
@@ -310,17 +462,33 @@ export class Shell {
     return [...new Set(options.filter((o) => o.startsWith(partial)))].sort();
   }
 
-  #context(signal: AbortSignal, json: boolean): ShellContext {
+  #context(
+    signal: AbortSignal,
+    json: boolean,
+    background: boolean,
+    ready: () => void = () => {},
+  ): ShellContext {
     return {
       kernel: this.kernel,
       shell: this,
       session: this.session,
       print: (l) => this.#write(l),
       signal,
+      background,
+      ready,
       json,
       style: this.style,
     };
   }
+}
+
+function jobInfo(j: Job): JobInfo {
+  return {
+    id: j.id,
+    line: j.line,
+    state: j.state,
+    ms: Math.round((j.ended ?? performance.now()) - j.started),
+  };
 }
 
 /**

@@ -30,13 +30,17 @@ export interface ShellHarness extends AsyncDisposable {
   run(line: string): Promise<RunResult>;
   /** Runs a line with `--json` appended; throws unless it succeeded; returns the parsed JSON. */
   json(line: string): Promise<unknown>;
-  /** Shuts the kernel down. */
+  /** Stops the shell's background jobs, then shuts the kernel down. */
   close(): Promise<void>;
 }
 
 /** Options for {@link bootShell}. */
 export interface BootShellOptions {
-  /** How to boot. Default: names in memory, a 1 MiB IDE disk in memory. */
+  /**
+   * How to boot. Default: names in memory, a 1 MiB IDE disk in memory and the USB host
+   * controller (the default machine); no data directory, so USB disks plugged with a size stay
+   * in memory too.
+   */
   readonly boot?: BootOptions;
   /** The plugins. Default: those of `mungi shell`. */
   readonly plugins?: readonly ShellPlugin[];
@@ -82,7 +86,10 @@ export async function bootShell(options: BootShellOptions = {}): Promise<ShellHa
     const ok = await shell.execute(line);
     return { ok, out: out.join("\n"), err: err.join("\n") };
   };
-  const close = () => kernel.shutdown();
+  const close = async () => {
+    await shell.close();
+    await kernel.shutdown();
+  };
   return {
     kernel,
     shell,

@@ -27,9 +27,16 @@ Deno.test("help lists every command, shows one, and says when there is no such c
       "iommu",
       "monitor",
       "names",
+      "plug",
+      "unplug",
+      "type",
+      "keys",
+      "jobs",
+      "wait",
     ]
   ) assert(list.some((x) => x.name === c), c);
   assertEquals(list.find((x) => x.name === "blk")?.plugin, "blk");
+  assertEquals(list.find((x) => x.name === "plug")?.plugin, "usb");
   const one = await h.json("help caps") as { usage: string[]; example: string };
   assertEquals(one.usage, [
     "caps [--json]",
@@ -52,7 +59,7 @@ Deno.test("names, lookup, bind and unbind, with their errors", async () => {
   await using h = await bootShell();
   assertEquals(
     (await h.json("names dev/") as { name: string }[]).map((b) => b.name),
-    ["dev/ide0"],
+    ["dev/ide0", "dev/xhci0", "dev/xhci0.root"],
   );
   assertEquals((await h.run("bind home/disk 0x2000")).out, "home/disk -> 0x0000000000002000");
   const again = await h.run("bind home/disk 0x3000");
@@ -84,28 +91,36 @@ Deno.test("ifaces and call introspect and invoke, parsing arguments by IDL type"
 });
 
 for (const host of ["worker", "kernel"] as const) {
-  Deno.test(`devices shows the PCI slot, the device and its driver in the ${host} host`, async () => {
+  Deno.test(`devices shows the PCI slots, the devices and their drivers in the ${host} host`, async () => {
     await using h = await bootShell({
       boot: { names: ":memory:", host, machine: { ide: { memory: true, size: 1 << 20 } } },
     });
     const r = await h.run("devices");
-    assertStringIncludes(r.out, "pci: 1 device in 32 slots");
+    assertStringIncludes(r.out, "pci: 2 devices in 32 slots");
     assertMatch(
       r.out,
-      /└─ slot 0 {2}ide0 {2}8086:7010 {2}IDE controller \(class 01\.01\.80\) {2}irq 1/,
+      /├─ slot 0 {2}ide0 {2}8086:7010 {2}IDE controller \(class 01\.01\.80\) {2}irq 1/,
     );
     assertMatch(
       r.out,
-      new RegExp(`└─ driver ide, ${host} host, dev/ide0 at 0x[0-9a-f]{16}, running`),
+      new RegExp(`│  └─ driver ide, ${host} host, dev/ide0 at 0x[0-9a-f]{16}, running`),
+    );
+    assertMatch(
+      r.out,
+      /└─ slot 1 {2}xhci0 {2}1b36:000d {2}USB controller \(class 0c\.03\.30\) {2}irq 2/,
     );
     const json = await h.json("devices") as {
       buses: {
         bus: string;
-        devices: { device: string; driver: { host: string; name: string; address: string } }[];
+        devices: {
+          device: string;
+          driver: { host: string; name: string; address: string };
+          children?: { device: string; ports: unknown[] }[];
+        }[];
       }[];
     };
     assertEquals(json.buses[0]?.bus, "pci");
-    assertEquals(json.buses[0]?.devices[0]?.device, "ide0");
+    assertEquals(json.buses[0]?.devices.map((d) => d.device), ["ide0", "xhci0"]);
     assertEquals(json.buses[0]?.devices[0]?.driver, {
       driver: "ide",
       name: "dev/ide0",
@@ -113,6 +128,9 @@ for (const host of ["worker", "kernel"] as const) {
       host,
       state: "running",
     } as unknown);
+    const root = json.buses[0]?.devices[1]?.children?.[0];
+    assertEquals(root?.device, "xhci0.root");
+    assertEquals(root?.ports, [1, 2, 3, 4].map((port) => ({ port, device: null })));
     assertStringIncludes((await h.run("devices all")).err, "expected devices, got 1 argument");
   });
 }
@@ -321,7 +339,7 @@ Deno.test("iommu lists each device's mappings and the DMA faults recorded", asyn
     devices: { device: string; mappings: { writable: boolean; label: string }[] }[];
     faults: unknown[];
   };
-  assertEquals(before.devices.map((d) => d.device), ["ide0"]);
+  assertEquals(before.devices.map((d) => d.device), ["ide0", "xhci0"]);
   assert(before.devices[0]!.mappings.some((m) => m.label === "ide0-dma" && m.writable));
   assertEquals(before.faults, []);
   assertStringIncludes((await h.run("iommu")).out, "no DMA faults recorded");

@@ -19,6 +19,68 @@ Deno.test("splitWords groups quotes, escapes and stops at a comment", () => {
   assertThrows(() => splitWords(`call "open`), UsageError, "unterminated");
 });
 
+Deno.test("splitWords keeps a backslash in double quotes unless it escapes a quote or a backslash", () => {
+  assertEquals(splitWords(String.raw`type dev/usb1 "hi\n" 'a\b' c\d "q\"x\\"`), [
+    "type",
+    "dev/usb1",
+    String.raw`hi\n`,
+    String.raw`a\b`,
+    "cd",
+    'q"x\\',
+  ]);
+});
+
+Deno.test("a line ending in & runs in the background; jobs lists it and wait waits for it", async () => {
+  await using h = await bootShell(noMachine);
+  const started = await h.run("monitor --for 300 &");
+  assert(started.ok);
+  assertEquals(started.out.split("\n")[0], "[1] monitor --for 300");
+  assertEquals(h.shell.jobs().map((j) => [j.id, j.state]), [[1, "running"]]);
+  // The shell takes the next line while the job runs; the job sees what it does.
+  assert((await h.run("bind home/bg 0x2000")).ok);
+  const jobs = await h.json("jobs") as { id: number; line: string; state: string }[];
+  assertEquals(jobs.map((j) => [j.id, j.line, j.state]), [[1, "monitor --for 300", "running"]]);
+  const waited = await h.run("wait");
+  assert(waited.ok, waited.err);
+  assertStringIncludes(waited.out, "1 background job ended: [1]");
+  const all = h.transcript.join("\n");
+  assertMatch(all, /name\.bind +home\/bg: home\/bg -> 0x0000000000002000/);
+  assertMatch(all, /monitor stopped after 0\.\d s: 1 event\n\[1\] done {2}monitor --for 300/);
+  assertEquals(h.shell.jobs(), [], "wait forgets the jobs it reported");
+  assertEquals((await h.run("wait")).out, "no background jobs");
+  assertEquals((await h.run("jobs")).out, "no background jobs");
+});
+
+Deno.test("a failed background job is reported when it ends, and wait fails for it", async () => {
+  await using h = await bootShell(noMachine);
+  assert((await h.run("monitor --for soon &")).ok, "& returns at once");
+  const waited = await h.run("wait");
+  assertEquals(waited.ok, false);
+  assertStringIncludes(waited.err, "wait: 1 background job failed: [1] monitor --for soon");
+  const all = h.transcript.join("\n");
+  assertStringIncludes(all, "monitor --for soon: --for MS must be a whole number");
+  assertStringIncludes(all, "[1] failed  monitor --for soon");
+  assertStringIncludes((await h.run("&")).err, "&: a command must come before &");
+  // A quoted & is an argument, not a background job.
+  const quoted = await h.run(`lookup "&"`);
+  assertStringIncludes(quoted.err, "lookup &: NameNotFoundError");
+  assertEquals(h.shell.jobs(), []);
+});
+
+Deno.test("closing the shell stops its background jobs; Ctrl-C during wait stops them too", async () => {
+  await using h = await bootShell({ ...noMachine, interactive: true });
+  assert((await h.run("monitor &")).ok);
+  const waiting = h.run("wait");
+  await new Promise((r) => setTimeout(r, 100));
+  assert(h.shell.interrupt(), "Ctrl-C reaches wait");
+  assert((await waiting).ok);
+  assertStringIncludes(h.transcript.join("\n"), "monitor interrupted after");
+  assert((await h.run("monitor &")).ok);
+  await h.shell.close();
+  assertMatch(h.transcript.join("\n"), /\[2\] done {2}monitor$/);
+  assertEquals(h.shell.jobs(), []);
+});
+
 Deno.test("table pads columns and paints only the header", () => {
   const t = table(["a", "bb"], [["xxx", "y"]], { header: (s) => `<${s}>` });
   assertEquals(t, "<a    bb>\nxxx  y");
@@ -125,7 +187,7 @@ Deno.test("Tab completes commands, options from the usage, names and subcommands
   await using h = await bootShell();
   assertEquals(await h.shell.complete("he"), ["help"]);
   assertEquals(await h.shell.complete("d"), ["devices", "drivers"]);
-  assertEquals(await h.shell.complete("lookup dev/"), ["dev/ide0"]);
+  assertEquals(await h.shell.complete("lookup dev/"), ["dev/ide0", "dev/xhci0", "dev/xhci0.root"]);
   assertEquals(await h.shell.complete("lookup svc/na"), ["svc/naming"]);
   assertEquals(await h.shell.complete("blk "), ["read", "write"]);
   assertEquals(await h.shell.complete("blk read dev/i"), ["dev/ide0"]);

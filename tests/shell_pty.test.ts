@@ -1,7 +1,8 @@
 /**
  * Drives the real interactive shell through a pseudo-terminal (util-linux `script`): Tab
- * completion, history recall with the Up arrow, and Ctrl-C out of `monitor` without leaving the
- * shell. Needs `--allow-run=script`; skipped (not failed) without it or without `script`.
+ * completion, history recall with the Up arrow, Ctrl-C out of `monitor` without leaving the
+ * shell, and USB hot-plug with a background job printing while the prompt is back. Needs
+ * `--allow-run=script`; skipped (not failed) without it or without `script`.
  */
 
 import { assert, assertEquals } from "@std/assert";
@@ -27,7 +28,8 @@ function quote(s: string): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test({
-  name: "the interactive shell completes with Tab, recalls with Up, and Ctrl-C stops monitor",
+  name:
+    "the interactive shell completes with Tab, recalls with Up, Ctrl-C stops monitor, and plugs USB",
   ignore: !CAN_RUN || SCRIPT === undefined,
   async fn() {
     const data = await Deno.makeTempDir({ prefix: "mungi-pty-" });
@@ -55,7 +57,7 @@ Deno.test({
       } catch {
         // already gone
       }
-    }, 13_000);
+    }, 20_000);
     let raw = "";
     const decoder = new TextDecoder();
     const reading = (async () => {
@@ -110,6 +112,26 @@ Deno.test({
       await waitFor("monitor stopped", () => /monitor interrupted after \d+\.\d s/.test(text()));
       await send("lookup svc/naming\r");
       await waitFor("the shell still answering", () => addressLines() === 3);
+
+      // Tab completes the bus and the model of plug; a keyboard plugged, a background keys
+      // client prints what type types while the prompt is back, and unplugging ends it.
+      await send("plug u");
+      await sleep(300);
+      await send("\t");
+      await waitFor("the bus completed", () => text().includes("mungi> plug usb"));
+      await send(" 1 k");
+      await sleep(300);
+      await send("\t");
+      await waitFor("the model completed", () => text().includes("plug usb 1 keyboard"));
+      await send("\r");
+      await waitFor("the keyboard", () => /usb1: keyboard is dev\/usb1 at 0x/.test(text()));
+      await send("keys dev/usb1 &\r");
+      await waitFor("keys listening", () => text().includes("listening to dev/usb1"));
+      await send('type dev/usb1 "typed on usb1\\n"\r');
+      await waitFor("the line typed", () => lines().includes("dev/usb1: typed on usb1"));
+      await send("unplug usb 1\r");
+      await waitFor("keys ended", () => text().includes("dev/usb1 was unplugged"));
+      await waitFor("the job done", () => text().includes("[1] done  keys dev/usb1"));
 
       if (!Deno.noColor) assert(raw.includes("\x1b[1m"), "colour on a terminal");
       await send("exit\r");

@@ -14,8 +14,10 @@ Deno.test("a script echoes each command, skips comments and blank lines, and exi
   assertEquals(status, 0);
   assertEquals(h.transcript.join("\n").split("\n"), [
     "> names dev/",
-    "name      address",
-    "dev/ide0  0x0000000000002000",
+    "name            address",
+    "dev/ide0        0x0000000000002000",
+    "dev/xhci0       0x0000000000004000",
+    "dev/xhci0.root  0x000000000000a000",
     "> lookup svc/naming",
     "0x0000000000001000",
   ]);
@@ -107,7 +109,8 @@ Deno.test("mungi shell --script exits 0 when every command succeeds, 1 at FILE:L
     await Deno.writeTextFile(good, "# boots the default machine\nnames dev/\nirq --json\n");
     const ok = await cli(["--data", dir, "--script", good]);
     assertEquals(ok.status, 0, ok.err);
-    assertStringIncludes(ok.out, "> names dev/\nname      address\ndev/ide0");
+    assertStringIncludes(ok.out, "> names dev/\nname            address\ndev/ide0  ");
+    assertStringIncludes(ok.out, "\ndev/xhci0.root  ");
     assert(!ok.out.includes("\x1b["), "no colour when output is not a terminal");
 
     const bad = join(dir, "bad.mungi");
