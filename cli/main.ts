@@ -69,18 +69,10 @@ async function idlCommand(args: string[]): Promise<number> {
   const files = flags._.map(String);
   if (sub === "check") {
     if (files.length === 0) return usageError("idl check: expected at least one FILE");
-    let status = 0;
-    for (const file of files) {
-      const source = await readSource(file);
-      if (source === undefined) {
-        status = 1;
-        continue;
-      }
-      const report = formatCheckReport(file, checkIdl(source, { file }));
-      (report.ok ? console.log : console.error)(report.text);
-      if (!report.ok) status = 1;
-    }
-    return status;
+    return await checkFiles(
+      files,
+      (file, source) => formatCheckReport(file, checkIdl(source, { file })),
+    );
   }
   if (sub === "compile") {
     if (files.length !== 1) return usageError("idl compile: expected exactly one FILE");
@@ -115,16 +107,26 @@ async function regsCommand(args: string[]): Promise<number> {
   const [sub, ...files] = args;
   if (sub !== "check") return usageError(`regs: unknown subcommand "${sub ?? ""}"; expected check`);
   if (files.length === 0) return usageError("regs check: expected at least one FILE");
+  return await checkFiles(
+    files,
+    (file, source) => formatRegsReport(file, checkRegs(source, { file })),
+  );
+}
+
+/**
+ * Checks each file with `check`: a report on stdout when it is good, on stderr when not.
+ * Returns 1 when any file could not be read or has errors.
+ */
+async function checkFiles(
+  files: readonly string[],
+  check: (file: string, source: string) => { text: string; ok: boolean },
+): Promise<number> {
   let status = 0;
   for (const file of files) {
     const source = await readSource(file);
-    if (source === undefined) {
-      status = 1;
-      continue;
-    }
-    const report = formatRegsReport(file, checkRegs(source, { file }));
-    (report.ok ? console.log : console.error)(report.text);
-    if (!report.ok) status = 1;
+    const report = source === undefined ? undefined : check(file, source);
+    if (report) (report.ok ? console.log : console.error)(report.text);
+    if (!report?.ok) status = 1;
   }
   return status;
 }
