@@ -11,15 +11,18 @@ import { join } from "@std/path";
 import * as readline from "node:readline";
 import process from "node:process";
 import { boot } from "../kernel/boot.ts";
+import { type MachineDescription, parseMachineDescription } from "../kernel/machine_config.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { defaultPlugins } from "./default_plugins.ts";
 import { runScript } from "./script.ts";
 import { createShell, type Shell } from "./shell.ts";
 import { wantsColor } from "./style.ts";
 
-const USAGE = `usage: deno task shell [--data DIR] [--script FILE]
+const USAGE = `usage: deno task shell [--data DIR] [--machine FILE] [--script FILE]
 
   --data DIR      data directory (names, disk images, history); default ./.mungi
+  --machine FILE  a machine description (JSON: ide, usb, host, hostFor; see
+                  examples/machine.json); default: an IDE disk and a USB host controller
   --script FILE   run the commands in FILE (one per line, # comments, each echoed) and exit:
                   0 when all succeed, 1 at the first failure (FILE:LINE: message)
 
@@ -28,7 +31,10 @@ Up recalls, Ctrl-C stops a command, Ctrl-D or "exit" leaves), else as a script.`
 
 /** Runs the shell CLI; returns the exit status. */
 export async function runShellCli(args: readonly string[]): Promise<number> {
-  const flags = parseArgs([...args], { string: ["data", "script"], boolean: ["help"] });
+  const flags = parseArgs([...args], {
+    string: ["data", "script", "machine"],
+    boolean: ["help"],
+  });
   if (flags.help) {
     console.log(USAGE);
     return 0;
@@ -48,9 +54,18 @@ export async function runShellCli(args: readonly string[]): Promise<number> {
       return 1;
     }
   }
+  let description: MachineDescription = { machine: {} };
+  if (flags.machine !== undefined) {
+    try {
+      description = parseMachineDescription(await Deno.readTextFile(flags.machine), flags.machine);
+    } catch (error) {
+      console.error(`shell: --machine: ${(error as Error).message}`);
+      return 1;
+    }
+  }
   let kernel: Kernel;
   try {
-    kernel = await boot({ data });
+    kernel = await boot({ data, ...description });
   } catch (error) {
     const e = error as Error;
     const hint = e.name === "NotCapable"
