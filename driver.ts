@@ -59,6 +59,21 @@ export interface DriverDma {
     memory: Capability,
     options?: { writable?: boolean; address?: bigint; length?: number },
   ): Promise<bigint>;
+  /**
+   * Maps like {@link map} and lets the device start on the mapping at once: `issue` programs the
+   * device (its register writes) for a transfer into the range being mapped. Those register
+   * writes reach the device only if the map succeeds. In the kernel host `issue` runs after the
+   * map succeeded; in the worker host it runs at once, before the kernel has answered, and its
+   * posted writes travel on the ring right behind the map request, so the device starts without
+   * a round trip to the worker; if the map fails, the kernel drops them. So when the promise
+   * rejects, the device never saw what `issue` wrote (undo the driver's own bookkeeping). If
+   * `issue` throws, the promise rejects with that error (a mapping made is removed).
+   */
+  mapThen(
+    memory: Capability,
+    options: { writable?: boolean; address?: bigint; length?: number } | undefined,
+    issue: () => void,
+  ): Promise<bigint>;
   /** Removes a mapping made by {@link map}. */
   unmap(address: bigint): Promise<void>;
   /**

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { BlockClient } from "../clients/block_client.ts";
+import { BlockClient, blockList } from "../clients/block_client.ts";
 import { validateArgs } from "../idl/validate_args.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
 import { boot } from "../kernel/boot.ts";
@@ -298,7 +298,7 @@ function microbench(fn: () => unknown, ms: number): number {
 /** Costs that grow with the request size, per request, µs. */
 export interface SizeCosts {
   readonly size: number;
-  /** `BlockClient.transfer` building the `blocks` list of bigints. */
+  /** `BlockClient.transfer` building the `blocks` list (`blockList`). */
   readonly blockList: number;
   /** `validateArgs` of `IBlock.read` (the kernel does it on every invoke). */
   readonly validate: number;
@@ -312,7 +312,7 @@ export interface SizeCosts {
 function sizeCosts(size: number, ms: number): SizeCosts {
   const count = size / 512;
   const cap = { address: 0x1_0000n, password: 0x1234_5678_9abc_def0n };
-  const blocks = Array.from({ length: count }, (_, i) => 4096n + BigInt(i));
+  const blocks = blockList(4096n, count);
   const args = [cap, { blocks, addr: 0x2_0000n, buffer: cap }];
   const read = blockSchema.interfaces.IBlock!.methods.find((m) => m.name === "read")!;
   const message = { t: "call", id: 1234, i: "IBlock", m: "read", a: args };
@@ -321,7 +321,7 @@ function sizeCosts(size: number, ms: number): SizeCosts {
   const bytes = encoder.encode(message).slice();
   return {
     size,
-    blockList: microbench(() => Array.from({ length: count }, (_, i) => 4096n + BigInt(i)), ms),
+    blockList: microbench(() => blockList(4096n, count), ms),
     validate: microbench(() => validateArgs(blockSchema, read, args, "IBlock.read"), ms),
     encode: microbench(() => encoder.encode(message), ms),
     decode: microbench(() => decoder.decode(bytes, 0, bytes.length), ms),

@@ -247,7 +247,11 @@ export async function runStudy(
   const rigs = new Map<Host, Rig>();
   try {
     for (const host of HOSTS) {
-      rigs.set(host, await Rig.open(host, config.image, config.depth, largest));
+      // At least 8 sectors: `verify` reads that many into the first buffer.
+      rigs.set(
+        host,
+        await Rig.open(host, config.image, config.depth, Math.max(largest, 8 * SECTOR)),
+      );
     }
     const source = new Uint8Array(imageBytes);
     for (let i = 0; i < source.length; i += 4096) source[i] = i >> 12; // touch every page

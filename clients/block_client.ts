@@ -13,6 +13,49 @@ import { DeviceRemovedError } from "../kernel/errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { BlockStatus, describeStatus } from "../driver.ts";
 
+/**
+ * The block list of `count` consecutive blocks from `lba`. A long list goes in the form the IDL's
+ * `sequence<u64>` takes in one piece: a `BigUint64Array`, written as 32-bit halves (no bigint per
+ * block), which the kernel validates without looking at each block and the ring copies in one go.
+ * A short one (up to {@link SHORT_BLOCK_LIST} blocks) is a plain list: cheaper to make, check and
+ * carry than a typed array's buffer. So are blocks outside 0..2^53, which the kernel's check then
+ * refuses block by block.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { blockList } from "./block_client.ts";
+ * assertEquals(blockList(7n, 2), [7n, 8n]);
+ * const long = blockList(0xffff_fff0n, 64);
+ * assertEquals(long instanceof BigUint64Array, true);
+ * assertEquals([long[0], long[63]], [0xffff_fff0n, 0x1_0000_002fn]);
+ * ```
+ */
+export function blockList(lba: bigint, count: number): BigUint64Array | bigint[] {
+  if (count <= SHORT_BLOCK_LIST || lba < 0n || lba + BigInt(count) > 1n << 53n) {
+    return Array.from({ length: count }, (_, i) => lba + BigInt(i));
+  }
+  const blocks = new BigUint64Array(count);
+  const halves = new Uint32Array(blocks.buffer);
+  const lo = LITTLE_ENDIAN ? 0 : 1;
+  let n = Number(lba);
+  if (n + count <= 0x1_0000_0000) {
+    // Every high half is 0 (as allocated): write the low halves only.
+    for (let i = lo; i < 2 * count; i += 2) halves[i] = n++;
+    return blocks;
+  }
+  for (let i = 0; i < count; i++, n++) {
+    halves[2 * i + lo] = n % 0x1_0000_0000;
+    halves[2 * i + 1 - lo] = Math.floor(n / 0x1_0000_0000);
+  }
+  return blocks;
+}
+
+/** Block lists up to this long are plain lists of bigints (see {@link blockList}). */
+export const SHORT_BLOCK_LIST = 32;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** A completed transfer failed; `status` is the driver's negative status code. */
 export class BlockIoError extends Error {
   override name = "BlockIoError";
@@ -114,8 +157,7 @@ export class BlockClient {
     offset = 0,
   ): Promise<void> {
     if (this.#closed) throw new Error("Block client is closed");
-    const blocks = new Array<bigint>(count);
-    for (let i = 0, b = lba; i < count; i++, b++) blocks[i] = b;
+    const blocks = blockList(lba, count);
     const data = { blocks, addr: buffer.address + BigInt(offset), buffer };
     const waiter = Promise.withResolvers<void>();
     const request = await this.kernel.invoke(this.device, `IBlock.${op}`, [

@@ -47,7 +47,15 @@ export function resolve(schema: IdlSchema, t: TypeRef, where: string): Resolved 
 
 /** What a value of type `t` must look like, e.g. `u8 (an integer number in 0..255)`. */
 export function describeType(schema: IdlSchema, t: TypeRef, where: string): string {
-  return `${formatType(t)} (${hint(resolve(schema, t, where))})`;
+  const r = resolve(schema, t, where);
+  if (r.kind === "sequence") {
+    const of = resolve(schema, r.of, where);
+    if (of.kind === "int" && (of.name === "u64" || of.name === "i64")) {
+      const typed = of.name === "u64" ? "BigUint64Array" : "BigInt64Array";
+      return `${formatType(t)} (an array or a ${typed})`;
+    }
+  }
+  return `${formatType(t)} (${hint(r)})`;
 }
 
 function hint(r: Resolved): string {
@@ -82,6 +90,8 @@ export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return `array of length ${value.length}`;
   if (value instanceof Uint8Array) return `Uint8Array of length ${value.length}`;
+  if (value instanceof BigUint64Array) return `BigUint64Array of length ${value.length}`;
+  if (value instanceof BigInt64Array) return `BigInt64Array of length ${value.length}`;
   switch (typeof value) {
     case "undefined":
       return "undefined";

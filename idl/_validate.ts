@@ -68,9 +68,19 @@ export function checkValue(
       if (typeof value !== "number" || !r.values.some((v) => v.value === value)) fail();
       return;
     case "sequence": {
-      if (!Array.isArray(value)) fail();
-      const items = value as unknown[];
       const of = resolve(schema, r.of, where);
+      if (!Array.isArray(value)) {
+        // A BigUint64Array is a sequence<u64> (a BigInt64Array a sequence<i64>) whose every
+        // element is in range by construction: nothing to check per element.
+        if (
+          of.kind === "int" &&
+          (of.name === "u64"
+            ? value instanceof BigUint64Array
+            : of.name === "i64" && value instanceof BigInt64Array)
+        ) return;
+        fail();
+      }
+      const items = value as unknown[];
       if (of.kind === "int" && INT_RANGES[of.name].big) {
         // E5: sequence<u64> (block lists): one tight loop, the message built only on failure.
         const { min, max } = INT_RANGES[of.name];

@@ -80,7 +80,7 @@ export function compileIdlToTs(schema: IdlSchema, options: CompileIdlToTsOptions
   const imported = [...(usesCapability(schema) ? ["Capability"] : []), "IdlSchema"];
   if (interfaces.length > 0) imported.push("InterfaceSchema");
   out.push(...importLines(imported, options.kernelTypesImport), "");
-  for (const def of types) out.push(...typeDefLines(def), "");
+  for (const def of types) out.push(...typeDefLines(schema, def), "");
   for (const iface of interfaces) out.push(...interfaceLines(schema, iface), "");
   for (const iface of interfaces) {
     out.push(
@@ -140,8 +140,11 @@ function importLines(names: readonly string[], from: string): string[] {
   return ["import type {", ...names.map((n) => `  ${n},`), `} from ${path};`];
 }
 
-/** The TypeScript type for an IDL type. */
-function tsType(t: TypeRef): string {
+/**
+ * The TypeScript type for an IDL type. A `sequence<u64>` may also be a `BigUint64Array` and a
+ * `sequence<i64>` a `BigInt64Array` (the validator accepts both: block lists travel as one).
+ */
+function tsType(schema: IdlSchema, t: TypeRef): string {
   switch (t.kind) {
     case "void":
       return "void";
@@ -155,14 +158,34 @@ function tsType(t: TypeRef): string {
       return "Uint8Array";
     case "cap":
       return "Capability";
-    case "sequence":
-      return `${tsType(t.of)}[]`;
+    case "sequence": {
+      const of = tsType(schema, t.of);
+      const list = of.includes(" | ") ? `(${of})[]` : `${of}[]`;
+      const typed = bigIntArray(schema, t.of);
+      return typed === undefined ? list : `${list} | ${typed}`;
+    }
     case "named":
       return t.name;
   }
 }
 
-function typeDefLines(def: TypeDef): string[] {
+/** `BigUint64Array` or `BigInt64Array` when `t` is (an alias of) u64 or i64. */
+function bigIntArray(schema: IdlSchema, t: TypeRef): string | undefined {
+  let current = t;
+  for (let steps = 0; current.kind === "named" && steps <= 64; steps++) {
+    const def = Object.hasOwn(schema.types, current.name) ? schema.types[current.name] : undefined;
+    if (def?.kind !== "alias") return undefined;
+    current = def.type;
+  }
+  if (current.kind !== "int") return undefined;
+  return current.name === "u64"
+    ? "BigUint64Array"
+    : current.name === "i64"
+    ? "BigInt64Array"
+    : undefined;
+}
+
+function typeDefLines(schema: IdlSchema, def: TypeDef): string[] {
   switch (def.kind) {
     case "struct": {
       const doc = `/** IDL \`struct ${def.name}\`. */`;
@@ -172,7 +195,7 @@ function typeDefLines(def: TypeDef): string[] {
       return [
         doc,
         `export interface ${def.name} {`,
-        ...def.fields.flatMap((f) => fit(`  ${f.name}:`, ` ${tsType(f.type)};`)),
+        ...def.fields.flatMap((f) => fit(`  ${f.name}:`, ` ${tsType(schema, f.type)};`)),
         "}",
       ];
     }
@@ -188,7 +211,7 @@ function typeDefLines(def: TypeDef): string[] {
     case "alias":
       return [
         `/** IDL \`typedef ${formatType(def.type)} ${def.name}\`. */`,
-        ...fit(`export type ${def.name} =`, ` ${tsType(def.type)};`),
+        ...fit(`export type ${def.name} =`, ` ${tsType(schema, def.type)};`),
       ];
   }
 }
@@ -212,7 +235,7 @@ function interfaceLines(schema: IdlSchema, iface: InterfaceSchema): string[] {
       ? [doc, "// deno-lint-ignore no-empty-interface", ...head]
       : [doc, ...head];
   }
-  return [doc, ...head, ...own.flatMap(methodLines), "}"];
+  return [doc, ...head, ...own.flatMap((m) => methodLines(schema, m)), "}"];
 }
 
 /** `head rest` on one line if it fits, else `rest` indented on the next line, as deno fmt does. */
@@ -237,15 +260,15 @@ function heritageLines(head: string, bases: readonly string[], open: string): st
   ];
 }
 
-function methodLines(m: MethodSchema): string[] {
+function methodLines(schema: IdlSchema, m: MethodSchema): string[] {
   const used = new Set<string>();
   const params = m.params.map((p) => {
     let name = p.name;
     while (TS_RESERVED.has(name) || used.has(name)) name += "_";
     used.add(name);
-    return `${name}: ${tsType(p.type)}`;
+    return `${name}: ${tsType(schema, p.type)}`;
   });
-  const result = `Promise<${tsType(m.returns)}>`;
+  const result = `Promise<${tsType(schema, m.returns)}>`;
   const doc = `  /** IDL \`${formatSignature(m)}\`. */`;
   const line = `  ${m.name}(${params.join(", ")}): ${result};`;
   if (line.length <= LINE_WIDTH || params.length === 0) return [doc, line];

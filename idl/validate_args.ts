@@ -16,7 +16,9 @@ import { checkValue } from "./_validate.ts";
  * - ints of up to 32 bits are integer numbers in range; `i64`/`u64` are bigints in range;
  * - `bool`, `string` are booleans and strings; `bytes` is a `Uint8Array`;
  * - `cap_t` is a plain object with exactly `address` and `password`, bigints in 0..2^64-1;
- * - a `sequence<T>` is an array whose every element is a `T`;
+ * - a `sequence<T>` is an array whose every element is a `T`; a `sequence<u64>` may also be a
+ *   `BigUint64Array` and a `sequence<i64>` a `BigInt64Array` (every element is in range by
+ *   construction, so a block list of thousands costs nothing to check);
  * - an enum is a number that is one of its values;
  * - a struct is a plain object with exactly its declared fields.
  *
@@ -30,6 +32,8 @@ import { checkValue } from "./_validate.ts";
  * const notify = { address: 0x1000n, password: 7n };
  * const buffer = { address: 1n, password: 2n };
  * validateArgs(schema, read, [notify, { blocks: [1n, 2n], addr: 0x2000n, buffer }], "IBlock.read");
+ * const blocks = new BigUint64Array([1n, 2n]);
+ * validateArgs(schema, read, [notify, { blocks, addr: 0x2000n, buffer }], "IBlock.read");
  * assertThrows(
  *   () => validateArgs(schema, read, [notify, { blocks: [1n, 2n, 3], addr: 0n, buffer }], "IBlock.read"),
  *   TypeError,

@@ -4,7 +4,7 @@ import type { Capability, IdlSchema, InterfaceSchema } from "../idl/types.ts";
 
 /** IDL `struct block_seq`. */
 export interface block_seq {
-  blocks: bigint[];
+  blocks: bigint[] | BigUint64Array;
   addr: bigint;
   buffer: Capability;
 }

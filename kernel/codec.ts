@@ -1,7 +1,8 @@
 /**
  * A compact binary encoding of structured values, for the message rings between the kernel and
  * driver hosts. It carries exactly: `undefined`, `null`, booleans, numbers, bigints in
- * -2^64..2^64-1, strings, `Uint8Array`, arrays and plain objects (string keys, in order).
+ * -2^64..2^64-1, strings, `Uint8Array`, `BigUint64Array`, `BigInt64Array` (block lists travel as
+ * one: 8 bytes a block, copied in one go), arrays and plain objects (string keys, in order).
  * Anything else is refused with a `TypeError` that names the place (`value.data.blocks[2]`).
  *
  * Decoding trusts nothing: every length is checked against the bytes that remain, so garbage or
@@ -24,6 +25,7 @@
  * | `0x8a/0x8b` | `Uint8Array`: u8 / u32 length, bytes                       |
  * | `0x8c/0x8d` | array: u8 / u32 count, items                               |
  * | `0x8e`      | object: (key value)* then `0x8f`; keys are string values   |
+ * | `0x90/0x91` | `BigUint64Array` / `BigInt64Array`: u32 count, 8 bytes each |
  * | `0xa0-0xbf` | ASCII string of 0..31 bytes                                |
  * | `0xc0-0xff` | integer -64..-1                                            |
  *
@@ -51,6 +53,11 @@ const T_ARR8 = 0x8c;
 const T_ARR32 = 0x8d;
 const T_OBJ = 0x8e;
 const T_END = 0x8f;
+const T_BIGU64S = 0x90;
+const T_BIGI64S = 0x91;
+
+/** Typed arrays are copied as bytes only where the platform's byte order is the wire's. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const T_FIXSTR = 0xa0;
 const T_NEGFIX = 0xc0;
 
@@ -353,12 +360,16 @@ export class ValueEncoder {
       this.#pos += n;
       return;
     }
+    if (v instanceof BigUint64Array || v instanceof BigInt64Array) {
+      this.#big64s(v);
+      return;
+    }
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
       throw new TypeError(
         `Cannot encode ${this.#path(depth)}: ${
           describe(v)
-        } is not supported (only plain objects, arrays and Uint8Array)`,
+        } is not supported (only plain objects, arrays, Uint8Array, BigUint64Array and BigInt64Array)`,
       );
     }
     this.#enter(v, depth);
@@ -377,6 +388,22 @@ export class ValueEncoder {
     this.#room(1);
     this.#buf[this.#pos++] = T_END;
     this.#stack[depth] = undefined;
+  }
+
+  #big64s(v: BigUint64Array | BigInt64Array): void {
+    const n = v.length;
+    this.#room(5 + 8 * n);
+    const buf = this.#buf;
+    const view = this.#view;
+    buf[this.#pos] = v instanceof BigUint64Array ? T_BIGU64S : T_BIGI64S;
+    view.setUint32(this.#pos + 1, n, true);
+    let p = this.#pos + 5;
+    if (LITTLE_ENDIAN) {
+      buf.set(new Uint8Array(v.buffer, v.byteOffset, 8 * n), p);
+    } else {
+      for (let i = 0; i < n; i++, p += 8) view.setBigUint64(p, BigInt.asUintN(64, v[i]!), true);
+    }
+    this.#pos += 5 + 8 * n;
   }
 
   #enter(v: object, depth: number): void {
@@ -612,6 +639,9 @@ export class ValueDecoder {
         return this.#array(this.#length32(), depth);
       case T_OBJ:
         return this.#object(depth);
+      case T_BIGU64S:
+      case T_BIGI64S:
+        return this.#big64s(this.#length32(), tag === T_BIGI64S);
       default:
         throw new TypeError(
           `Cannot decode: unknown tag 0x${tag.toString(16)} at offset ${this.#pos - 1}`,
@@ -682,6 +712,22 @@ export class ValueDecoder {
     const p = this.#pos;
     this.#pos = p + n;
     return this.#buf.slice(p, p + n);
+  }
+
+  #big64s(n: number, signed: boolean): BigUint64Array | BigInt64Array {
+    this.#need(8 * n, "a 64-bit integer array");
+    const p = this.#pos;
+    this.#pos = p + 8 * n;
+    const out = signed ? new BigInt64Array(n) : new BigUint64Array(n);
+    if (LITTLE_ENDIAN) {
+      new Uint8Array(out.buffer).set(this.#buf.subarray(p, p + 8 * n));
+    } else {
+      const view = this.#view;
+      for (let i = 0; i < n; i++) {
+        out[i] = signed ? view.getBigInt64(p + 8 * i, true) : view.getBigUint64(p + 8 * i, true);
+      }
+    }
+    return out;
   }
 
   #array(n: number, depth: number): unknown[] {

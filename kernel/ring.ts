@@ -58,6 +58,12 @@ export const EMPTY: unique symbol = Symbol("mungi.ring.empty");
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** How often a running endpoint checks that it is not asleep on a waiting message, in ms. */
+const WATCHDOG_MS = 100;
+
+/** How long one slice of an endpoint's poll spins before it lets microtasks run, in µs. */
+const POLL_SLICE_MICROS = 2;
+
 /**
  * Creates the shared memory of one ring with `capacityBytes` of data space (a power of two,
  * 4 KiB to 1 GiB). Hand it to a {@link RingWriter} on one side and a {@link RingReader} on the
@@ -733,12 +739,29 @@ export function createChannel(capacityBytes = 65536): Channel {
 /** Options of an {@link Endpoint}. */
 export interface EndpointOptions {
   /**
-   * How long the loop may hold its thread waiting for the next message before it yields to the
-   * event loop and sleeps in `Atomics.waitAsync`, in microseconds (default 50). It busy-polls
-   * while messages arrive within that time and otherwise blocks in `Atomics.wait` (which frees
-   * the CPU and wakes in a few microseconds when the peer publishes). 0 never holds the thread.
+   * How long the loop polls for the next message while one is expected (see `expecting`) before
+   * it sleeps, in microseconds (default 50). Polling yields to microtasks between looks (so the
+   * continuations of what it just handled run and send), but not to timers or I/O. 0 never polls.
    */
   spinMicros?: number;
+  /**
+   * How long it polls when nothing is expected, in microseconds (default 0): traffic comes in
+   * bursts. This budget adapts: a poll that ends empty-handed halves the next one, one that pays
+   * off restores it.
+   */
+  idleSpinMicros?: number;
+  /**
+   * After polling in vain, how long the loop may block its thread in `Atomics.wait` before it
+   * yields to the event loop and sleeps in `Atomics.waitAsync`, in microseconds (default 0). A
+   * blocked thread wakes within microseconds of the peer's publish but runs nothing else
+   * meanwhile: for a worker with nothing else to do, never for the kernel's main thread.
+   */
+  blockMicros?: number;
+  /**
+   * Whether a message is expected soon (a call or an interrupt is outstanding): the loop polls
+   * for `spinMicros` then, for `idleSpinMicros` otherwise. Default: always expected.
+   */
+  expecting?: () => boolean;
   /** Most messages handled before the loop gives space back and looks around (default 256). */
   maxBatch?: number;
   /**
@@ -754,9 +777,12 @@ export interface EndpointOptions {
  * One side of a {@link Channel}: writes one ring, reads the other. `send` never blocks and never
  * loses a message: when the ring is full it queues locally (encoded, in order) and flushes as the
  * peer consumes. `start` runs the receive loop: it drains in batches, publishes what the handler
- * sent with one atomic store, then waits adaptively: busy-polls while replies come within
- * `spinMicros`, else blocks in `Atomics.wait` for that long, then sleeps in `Atomics.waitAsync`
- * (yielding to the event loop). Every few milliseconds of continuous traffic it yields anyway.
+ * sent with one atomic store (after each message: the peer starts on it while the rest of the
+ * batch is handled), lets the continuations of what it handled run, then waits adaptively: polls
+ * (between microtasks) for up to `spinMicros` while a message is `expecting` (`idleSpinMicros`,
+ * adaptive, otherwise), then blocks in `Atomics.wait` for up to `blockMicros` (0 on the kernel's
+ * side), then sleeps in `Atomics.waitAsync` (yielding to the event loop). Every few milliseconds
+ * of continuous traffic it yields anyway.
  *
  * @example
  * ```ts
@@ -778,9 +804,12 @@ export class Endpoint {
   #writer: RingWriter;
   #reader: RingReader;
   #spinMax: number;
-  /** Current busy-poll length in microseconds: the budget while polling pays off, else less. */
+  #idleMax: number;
+  /** Current idle poll length in microseconds: the budget while polling pays off, else less. */
   #spin: number;
   #waits = 0;
+  #blockMs: number;
+  #expecting: (() => boolean) | undefined;
   #maxBatch: number;
   #yieldMs: number;
   /** Messages (encoded) waiting for ring space. */
@@ -806,7 +835,10 @@ export class Endpoint {
     const inn = side === "kernel" ? channel.toKernel : channel.toWorker;
     this.#writer = new RingWriter(out);
     this.#reader = new RingReader(inn);
-    this.#spinMax = this.#spin = Math.max(0, options.spinMicros ?? 50);
+    this.#spinMax = Math.max(0, options.spinMicros ?? 50);
+    this.#idleMax = this.#spin = Math.max(0, options.idleSpinMicros ?? 0);
+    this.#blockMs = Math.max(0, options.blockMicros ?? 0) / 1000;
+    this.#expecting = options.expecting;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 256);
     this.#publishEvery = Math.max(1, options.publishEvery ?? 32);
     this.#yieldMs = options.yieldMs ?? 4;
@@ -892,13 +924,32 @@ export class Endpoint {
     if (this.#running) throw new TypeError("Cannot start endpoint: it is already running");
     this.#running = true;
     this.#stopped = false;
-    const keepAlive = setInterval(() => {}, 1 << 30);
+    // Keeps the process alive, and is a safety net: Deno delivers the wake-up of a pending
+    // Atomics.waitAsync through V8's task queue, which an idle event loop may leave unserved;
+    // a timer tick serves it, and this one also wakes the reader if a message is waiting.
+    const keepAlive = setInterval(() => {
+      try {
+        if (this.#stopped || this.#reader.hasData) this.#reader.wake();
+      } catch {
+        this.#reader.wake(); // a corrupted ring: let the loop find out and fail
+      }
+    }, WATCHDOG_MS);
     const yielder = new MessageChannel();
     let resume: () => void = () => {};
     yielder.port1.onmessage = () => resume();
+    /** Resolves in a task of its own: every microtask queued before has run by then. */
+    const nextTask = () =>
+      new Promise<void>((resolve) => {
+        resume = resolve;
+        yielder.port2.postMessage(null);
+      });
     const reader = this.#reader;
+    const writer = this.#writer;
     const deliver = (message: unknown): boolean => {
       handler(message);
+      // Publish what this message's handler sent at once, so that the peer can start on it while
+      // we handle the rest of the batch (only the first publish of a batch can cost a wake-up).
+      if (writer.hasStaged) this.#publish();
       return !this.#stopped;
     };
     try {
@@ -914,21 +965,17 @@ export class Endpoint {
         }
         if (this.#stopped) break;
         if (performance.now() - lastYield >= this.#yieldMs) {
-          await new Promise<void>((resolve) => {
-            resume = resolve;
-            yielder.port2.postMessage(null);
-          });
+          await nextTask();
           lastYield = performance.now();
           continue;
         }
-        if (handled > 0 && reader.hasData) continue;
-        if (handled > 0) {
-          // Let the continuations of what we just handled run (and send) before we spin or block.
-          // A few microtask turns: enough for the promise chains of a reply to run and send.
-          for (let turn = 0; turn < 16; turn++) await null;
-          if (reader.hasData) continue;
+        if (handled > 0 && reader.hasData) {
+          // Let what the batch queued (a device's work, a promise's continuation) run first.
+          await null;
+          continue;
         }
-        if (this.#waitBriefly()) continue;
+        if (await this.#waitBriefly(handled > 0, nextTask)) continue;
+        if (this.#stopped) break;
         await reader.waitAsync(0);
         lastYield = performance.now();
       }
@@ -960,26 +1007,67 @@ export class Endpoint {
   }
 
   /**
-   * Waits up to the spin budget for the next message without leaving this task: busy-polls while
-   * that pays off, then blocks in `Atomics.wait` for the rest of the budget, which frees the CPU
-   * for the peer (when both threads share one core, spinning only delays the reply). Returns
-   * whether a message arrived.
+   * Waits briefly for the next message: a few microtask turns (the promise chains of what was
+   * just handled run and send), polling in short slices between them while an answer is due (see
+   * `spinMicros`; else `idleSpinMicros`), then, after a task boundary (so that no microtask is
+   * left behind), blocks in `Atomics.wait` for up to `blockMicros`. Returns whether a message
+   * arrived.
    */
-  #waitBriefly(): boolean {
-    const budget = this.#spinMax;
-    if (budget <= 0) return false;
-    let spin = this.#spin;
-    // Every 64th wait without spinning, try spinning again: conditions change.
-    if (spin === 0 && (++this.#waits & 63) === 0) spin = budget;
-    if (spin > 0) {
-      if (this.#reader.spin(spin)) {
-        this.#spin = budget;
-        return true;
+  async #waitBriefly(handled: boolean, nextTask: () => Promise<void>): Promise<boolean> {
+    const reader = this.#reader;
+    const expecting = this.#expecting;
+    let polled = false;
+    if (this.#spinMax > 0) {
+      // Between looks microtasks run: the continuations of what was just handled run and send
+      // (and may make an answer due). While one is due, spin in short slices for the budget.
+      const deadline = performance.now() + this.#spinMax / 1000;
+      for (let turns = handled ? 16 : 0;;) {
+        await null;
+        if (reader.hasData) return true;
+        if (expecting === undefined || expecting()) {
+          polled = true;
+          if (reader.spin(POLL_SLICE_MICROS)) return true;
+          if (this.#stopped || performance.now() >= deadline) break;
+        } else if (--turns < 0) break;
       }
-      this.#spin = spin >> 1;
+    } else if (handled) {
+      for (let turn = 0; turn < 16; turn++) {
+        await null;
+        if (reader.hasData) return true;
+      }
     }
-    const rest = budget - spin;
-    return rest > 0 && this.#reader.waitSync(rest / 1000);
+    if (!polled && this.#idleMax > 0) {
+      // Nothing is due, but traffic tends to come in bursts: poll adaptively.
+      let spin = this.#spin;
+      // Every 64th wait without polling, try polling again: conditions change.
+      if (spin === 0 && (++this.#waits & 63) === 0) spin = this.#idleMax;
+      if (spin > 0) {
+        if (await this.#poll(spin)) {
+          this.#spin = this.#idleMax;
+          return true;
+        }
+        this.#spin = spin >> 1;
+      }
+    }
+    if (this.#blockMs <= 0 || this.#stopped) return false;
+    // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
+    // the peer could wait for a message that sits behind our block.
+    await nextTask();
+    return reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
+  }
+
+  /**
+   * Polls for a message for up to `micros`: spins on the ring's tail in slices of a couple of
+   * microseconds (no allocation, unlike a loop of awaits), letting microtasks run between slices.
+   */
+  async #poll(micros: number): Promise<boolean> {
+    const reader = this.#reader;
+    const deadline = performance.now() + micros / 1000;
+    for (;;) {
+      if (reader.spin(POLL_SLICE_MICROS)) return true;
+      if (this.#stopped || performance.now() >= deadline) return false;
+      await null;
+    }
   }
 
   #schedulePublish(): void {

@@ -88,8 +88,8 @@ Deno.test("truncated and bit-flipped encodings throw only RangeError/TypeError",
 });
 
 Deno.test("huge declared lengths are refused without allocating them", () => {
-  // str32, bin32 and arr32 declaring 4 GiB - 1 with 4 bytes behind them.
-  for (const tag of [0x89, 0x8b, 0x8d]) {
+  // str32, bin32, arr32 and the 64-bit integer arrays declaring 4 GiB - 1 with 4 bytes behind.
+  for (const tag of [0x89, 0x8b, 0x8d, 0x90, 0x91]) {
     const bytes = new Uint8Array([tag, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
     let error: unknown;
     try {

@@ -132,6 +132,30 @@ Deno.test("Uint8Array round-trips as a copy", () => {
   assertEquals(roundTrip(view), new Uint8Array([8, 7, 6]));
 });
 
+Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 bytes a value", () => {
+  const blocks = new BigUint64Array([0n, 1n, 2n ** 64n - 1n, 0x0123_4567_89ab_cdefn]);
+  const bytes = encodeValue({ blocks });
+  assertEquals(bytes.length, 1 + 7 + 5 + 8 * 4 + 1); // object, key "blocks", tag + count, end
+  const back = (decodeValue(bytes) as { blocks: BigUint64Array }).blocks;
+  assert(back instanceof BigUint64Array);
+  assertEquals([...back], [...blocks]);
+  assertEquals(back.byteOffset, 0);
+  const signed = new BigInt64Array([-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n]);
+  const sback = roundTrip(signed) as BigInt64Array;
+  assert(sback instanceof BigInt64Array);
+  assertEquals([...sback], [...signed]);
+  assertEquals([...(roundTrip(new BigUint64Array(0)) as BigUint64Array)], []);
+  // A view into a larger buffer, at an offset: only its own elements travel.
+  const view = new BigUint64Array([9n, 8n, 7n, 6n]).subarray(1, 3);
+  assertEquals([...(roundTrip(view) as BigUint64Array)], [8n, 7n]);
+  // Encoded in place into ring memory (a fixed target) too, and refused when it does not fit.
+  const target = new Uint8Array(64);
+  const n = encodeInto(blocks, target, 3);
+  assertEquals(n, 5 + 32);
+  assertEquals([...(decodeValue(target.subarray(3, 3 + n)) as BigUint64Array)], [...blocks]);
+  assertEquals(encodeInto(blocks, new Uint8Array(20)), -1);
+});
+
 Deno.test("arrays and nested objects round-trip, keeping key order", () => {
   const message = {
     t: "call",

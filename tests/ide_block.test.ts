@@ -1,17 +1,19 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { BlockClient } from "../clients/block_client.ts";
+import { BlockClient, BlockIoError } from "../clients/block_client.ts";
 import { boot } from "../kernel/boot.ts";
 import type { HostKind } from "../kernel/hosts/driver_host.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { IdeController } from "../machine/ide_controller.ts";
 
 async function withDisk(
   host: HostKind,
   fn: (kernel: Kernel, disk: BlockClient) => Promise<void>,
+  latencyMs = 0,
 ): Promise<void> {
   const kernel = await boot({
     names: ":memory:",
     host,
-    machine: { ide: { memory: true, size: 4 << 20 } },
+    machine: { ide: { memory: true, size: 4 << 20, latencyMs } },
   });
   try {
     const address = await kernel.names.lookup("dev/ide0");
@@ -100,6 +102,68 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`a request whose buffer the kernel will not map never reaches the device (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const model = kernel.drivers.devices().find((d) => d.name === "ide0")!.model as IdeController;
+      // Another client's buffer, mapped in the disk's IOMMU domain (as for a request in flight).
+      const { capability: victim } = kernel.allocate(8 * 512, "victim");
+      const mem = kernel.memory(victim, "write");
+      mem.bytes.fill(0x5a);
+      kernel.machine.iommu.map("ide0", {
+        address: mem.address,
+        length: mem.size,
+        bytes: mem.bytes,
+        writable: true,
+        label: "victim",
+      });
+      await disk.write(0n, pattern(8 * 512, 3));
+      const before = model.stats;
+      const faults = kernel.machine.iommu.faults.length;
+      // A capability for a small buffer of its own, and the victim's address: the map is refused,
+      // and the command the driver may already have programmed (DriverDma.mapThen) is dropped.
+      const { capability: small } = kernel.allocate(512, "small");
+      for (let i = 0; i < 3; i++) {
+        await assertRejects(
+          () =>
+            kernel.invoke(disk.device, "IBlock.read", [disk.notify, {
+              blocks: new BigUint64Array([0n, 1n, 2n, 3n]),
+              addr: mem.address,
+              buffer: small,
+            }]),
+          RangeError,
+          "Buffer too small",
+        );
+      }
+      const after = model.stats;
+      assertEquals(after.commands, before.commands);
+      assertEquals(after.dmaTransfers, before.dmaTransfers);
+      assertEquals(kernel.machine.iommu.faults.length, faults);
+      assert(mem.bytes.every((b) => b === 0x5a), "the victim's buffer was written");
+      // The driver forgot the dropped commands: the next requests are served.
+      assertEquals(await disk.read(0n, 8), pattern(8 * 512, 3));
+      assertEquals(model.stats.dmaTransfers, before.dmaTransfers + 1);
+    });
+  });
+
+  Deno.test(`queued requests that follow each other on the disk share a command (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const model = kernel.drivers.devices().find((d) => d.name === "ide0")!.model as IdeController;
+      await disk.write(40n, pattern(16 * 512, 5));
+      const buffers = Array.from({ length: 16 }, (_, i) => kernel.allocate(512, `b${i}`));
+      const before = model.stats.commands;
+      await Promise.all(
+        buffers.map((b, i) => disk.transfer("read", BigInt(40 + i), 1, b.capability)),
+      );
+      const commands = model.stats.commands - before;
+      assert(commands < 16, `${commands} commands for 16 requests`);
+      const expected = pattern(16 * 512, 5);
+      buffers.forEach((b, i) => {
+        const bytes = kernel.memory(b.capability, "read").bytes;
+        assertEquals(bytes, expected.subarray(i * 512, (i + 1) * 512), `request ${i}`);
+      });
+    }, 1);
+  });
+
   Deno.test(`IIde reports the identity and flushes (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       const id = await kernel.invoke(disk.device, "IIde.identify") as {
@@ -146,4 +210,23 @@ Deno.test("data written and flushed survives a reboot on the same data directory
   } finally {
     await Deno.remove(data, { recursive: true });
   }
+});
+
+Deno.test("a merged command that fails is retried request by request, each with its status", async () => {
+  await withDisk("kernel", async (kernel, disk) => {
+    const model = kernel.drivers.devices().find((d) => d.name === "ide0")!.model as IdeController;
+    await disk.write(10n, pattern(3 * 512, 8));
+    const caps = [0, 1, 2].map((i) => kernel.allocate(512, `m${i}`).capability);
+    // The first request starts at once; the other two queue behind it and are merged.
+    const transfers = caps.map((c, i) => disk.transfer("read", BigInt(10 + i), 1, c));
+    // The third buffer's mapping disappears behind the driver's back: the merged command faults.
+    kernel.machine.iommu.unmap("ide0", caps[2]!.address);
+    const faults = model.stats.dmaFaults;
+    const results = await Promise.allSettled(transfers);
+    assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected"]);
+    assert((results[2] as PromiseRejectedResult).reason instanceof BlockIoError);
+    assertEquals(kernel.memory(caps[1]!, "read").bytes, pattern(3 * 512, 8).subarray(512, 1024));
+    // Once merged, once alone.
+    assertEquals(model.stats.dmaFaults - faults, 2);
+  }, 1);
 });

@@ -95,6 +95,29 @@ Deno.test("compileIdlToTs() maps IDL types to TypeScript types", () => {
   assertStringIncludes(ts, "export const schema: IdlSchema = {\n");
 });
 
+Deno.test("compileIdlToTs() lets a sequence<u64> or <i64> be a BigUint64Array or BigInt64Array", () => {
+  const ts = compileIdlToTs(
+    parseIdl(`
+      typedef u64 lba;
+      typedef sequence<sequence<u64>> lists;
+      struct s { sequence<lba> a; sequence<i64> b; sequence<u32> c; lists d; };
+    `),
+    OPTIONS,
+  );
+  assertStringIncludes(ts, "export type lists = (bigint[] | BigUint64Array)[];\n");
+  assertStringIncludes(
+    ts,
+    [
+      "export interface s {",
+      "  a: lba[] | BigUint64Array;",
+      "  b: bigint[] | BigInt64Array;",
+      "  c: number[];",
+      "  d: lists;",
+      "}",
+    ].join("\n"),
+  );
+});
+
 Deno.test("compileIdlToTs() writes enums as const objects plus a union type", () => {
   const parsed = parseIdl("enum mode { R, W = 5, X };");
   const ts = compileIdlToTs(parsed, OPTIONS);

@@ -113,7 +113,7 @@ Deno.test("validateArgs() names the argument path and the expected type", () => 
     read,
     [cap, { blocks: 1n, addr: 0n, buffer }],
     "IBlock.read",
-    'IBlock.read: argument "data.blocks" must be sequence<u64> (an array), got bigint 1n',
+    'IBlock.read: argument "data.blocks" must be sequence<u64> (an array or a BigUint64Array), got bigint 1n',
   );
   rejects(
     read,
@@ -316,5 +316,46 @@ Deno.test("validateArgs() reports a schema that lacks a named type", () => {
     () => validateArgs(schema, broken, [1], "I.f"),
     TypeError,
     'I.f: the schema has no type "ghost"',
+  );
+});
+
+Deno.test("a BigUint64Array is a sequence<u64>, through aliases too; other typed arrays are not", () => {
+  const blocks = new BigUint64Array([0n, 2n ** 64n - 1n, 7n]);
+  validateArgs(schema, read, [cap, { blocks, addr: 0n, buffer }], "IBlock.read");
+  validateArgs(
+    schema,
+    read,
+    [cap, { blocks: new BigUint64Array(0), addr: 0n, buffer }],
+    "IBlock.read",
+  );
+  // sequence<lba>, lba a typedef of u64:
+  const p = { ...request, blocks: new BigUint64Array([1n]) };
+  validateArgs(schema, all, [...goodAll.slice(0, 15), p, 5n], "IAll.all");
+  const refused: [unknown, string][] = [
+    [new BigInt64Array([1n]), "got BigInt64Array of length 1"],
+    [new Uint32Array([1]), "got Uint32Array object"],
+    [new Float64Array([1]), "got Float64Array object"],
+    [new Uint8Array([1]), "got Uint8Array of length 1"],
+  ];
+  for (const [value, got] of refused) {
+    assertThrows(
+      () => validateArgs(schema, read, [cap, { blocks: value, addr: 0n, buffer }], "IBlock.read"),
+      TypeError,
+      `argument "data.blocks" must be sequence<u64> (an array or a BigUint64Array), ${got}`,
+    );
+  }
+  // A sequence of anything else takes no typed array at all.
+  const n = parseIdl("interface I { void f(sequence<u32> a, sequence<i64> b); };");
+  const f = n.interfaces.I!.methods[0]!;
+  validateArgs(n, f, [[1], new BigInt64Array([-1n])], "I.f");
+  assertThrows(
+    () => validateArgs(n, f, [new Uint32Array([1]), []], "I.f"),
+    TypeError,
+    'argument "a" must be sequence<u32> (an array), got Uint32Array object',
+  );
+  assertThrows(
+    () => validateArgs(n, f, [[], new BigUint64Array([1n])], "I.f"),
+    TypeError,
+    'argument "b" must be sequence<i64> (an array or a BigInt64Array), got BigUint64Array of length 1',
   );
 });

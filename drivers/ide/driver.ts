@@ -3,6 +3,10 @@
 // Entry points (as in xv6): start (init), the IBlock/IIde methods (requests), interrupt.
 // Requests queue; the controller runs one ATA command at a time; each completion interrupt
 // starts the next command. A request whose blocks are not consecutive becomes several commands.
+// Queued requests that continue each other on the disk (same direction, one run each) are merged
+// into one command, one PRD entry per request (scatter-gather), as a block layer merges adjacent
+// requests: one interrupt for several requests. If a merged command fails, its requests are
+// retried one by one, so each gets its own status.
 
 import {
   BlockStatus,
@@ -15,9 +19,13 @@ import { AtaRegs, Cmd, Dev, Dir } from "./ata_regs.ts";
 const SECTOR = 512;
 /** Sectors per command: the 48-bit limit is 65536; keep commands to 1 MiB. */
 const MAX_SECTORS = 2048;
+/** Requests merged into one command at most (PRD entries in the table). */
+const MAX_MERGE = 64;
 /** Bytes of one PRD entry (u64 address, u32 count, u32 flags). */
 const PRD_ENTRY = 16;
 const PRD_EOT = 0x8000_0000;
+/** Index of the low half of a u64 in a Uint32Array view (0 on little-endian machines). */
+const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 interface Run {
   lba: bigint;
@@ -32,11 +40,24 @@ interface Request {
   notify: Capability;
   runs: Run[];
   buffer: Capability;
-  mapped: bigint | undefined;
+  /** The DMA mapping of the buffer, once asked for; it may still be in flight. */
+  mapping: Promise<bigint> | undefined;
+  /** Not to be merged with others (a merged command it was part of failed). */
+  alone: boolean;
+}
+
+/**
+ * The command in service: the runs of one request, one after the other (`run` is the current
+ * one), or the single runs of several requests that follow each other on the disk, as one.
+ */
+interface Active {
+  requests: Request[];
+  run: number;
 }
 
 interface BlockSeq {
-  blocks: bigint[];
+  /** A plain list, or (what clients send to go fast) a BigUint64Array. */
+  blocks: bigint[] | BigUint64Array;
   addr: bigint;
   buffer: Capability;
 }
@@ -72,14 +93,14 @@ function word(id: Uint8Array, n: number): number {
 export async function start(ctx: DriverContext): Promise<DriverInstance> {
   const windows = ctx.windows;
   const regs = new AtaRegs({ cmd: windows.cmd!, ctl: windows.ctl!, bm: windows.bm! });
-  const prd = await ctx.dma.allocate(PRD_ENTRY * 2);
+  const prd = await ctx.dma.allocate(PRD_ENTRY * MAX_MERGE);
   const prdView = new DataView(prd.bytes.buffer, prd.bytes.byteOffset, prd.bytes.byteLength);
   await ctx.irq.register((line) => interrupt(line));
 
   const queue: Request[] = [];
   let nextId = 1;
   let current: Pending | undefined;
-  let active: { request: Request; run: number } | undefined;
+  let active: Active | undefined;
   let stopped = false;
   const flushWaiters: ((status: number) => void)[] = [];
 
@@ -112,18 +133,26 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     }
   }
 
-  /** Programs the bus master and the disk for one run, and starts it. */
-  function startRun(op: "read" | "write", run: Run): void {
-    const bytes = run.count * SECTOR;
-    prdView.setBigUint64(0, run.addr, true);
-    prdView.setUint32(8, bytes, true);
-    prdView.setUint32(12, PRD_EOT, true);
+  /**
+   * Programs the bus master and the disk for consecutive runs (one PRD entry each: the runs of
+   * merged requests lie in different buffers), and starts the command.
+   */
+  function startRuns(op: "read" | "write", runs: readonly Run[]): void {
+    let count = 0;
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i]!;
+      prdView.setBigUint64(i * PRD_ENTRY, run.addr, true);
+      prdView.setUint32(i * PRD_ENTRY + 8, run.count * SECTOR, true);
+      prdView.setUint32(i * PRD_ENTRY + 12, i === runs.length - 1 ? PRD_EOT : 0, true);
+      count += run.count;
+    }
+    const lba = runs[0]!.lba;
     regs.bmCommand.write((w) => w.start(false));
     regs.bmStatus.write((w) => w.intr().err().drv0Dma());
     regs.bmPrdTable.writeRaw(Number(prd.address & 0xffff_ffffn));
     regs.bmPrdTableHigh.writeRaw(Number(prd.address >> 32n));
-    const ext = run.lba + BigInt(run.count) > 0x0fff_ffffn || run.count > 256;
-    selectLba(run.lba, run.count, ext);
+    const ext = lba + BigInt(count) > 0x0fff_ffffn || count > 256;
+    selectLba(lba, count, ext);
     const cmd = op === "read"
       ? (ext ? Cmd.READ_DMA_EXT : Cmd.READ_DMA)
       : (ext ? Cmd.WRITE_DMA_EXT : Cmd.WRITE_DMA);
@@ -131,41 +160,80 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     regs.bmCommand.write((w) => w.dir(op === "read" ? Dir.TO_MEMORY : Dir.TO_DEVICE).start());
   }
 
-  /** Completes the request in service and starts the next queued one. */
-  function finish(request: Request, status: number): void {
+  /** Completes requests and starts the next queued command. */
+  function finish(requests: readonly Request[], status: number): void {
     active = undefined;
-    // The unmap goes first on the ring; the notify need not wait for its reply.
-    if (request.mapped !== undefined) void ctx.dma.unmap(request.mapped).catch(() => {});
-    ctx.invoke(request.notify, "INotify.complete", [request.id, status]).catch((e) =>
-      ctx.log(`notify of request ${request.id} failed: ${(e as Error).message}`)
-    );
+    // The next command first, so the device works while the kernel handles the rest.
     pump();
+    for (const request of requests) {
+      // The unmap goes first on the ring; the notify need not wait for its reply. The mapping
+      // may not be confirmed yet (the device can finish before the map's answer reaches us).
+      void request.mapping?.then((address) => ctx.dma.unmap(address)).catch(() => {});
+      ctx.invoke(request.notify, "INotify.complete", [request.id, status]).catch((e) =>
+        ctx.log(`notify of request ${request.id} failed: ${(e as Error).message}`)
+      );
+    }
   }
 
-  /** Starts the next request if the controller is idle. */
+  /** Whether the controller is free for the next command. */
+  function idle(): boolean {
+    return !active && !current && !stopped;
+  }
+
+  /**
+   * Starts the next queued request if the controller is idle, with the queued requests that
+   * continue it on the disk merged in.
+   */
   function pump(): void {
-    if (active || current || stopped) return;
-    const request = queue.shift();
-    if (!request) return;
-    active = { request, run: 0 };
+    if (!idle()) return;
+    const first = queue.shift();
+    if (!first) return;
+    const batch = [first];
+    if (first.runs.length === 1 && !first.alone) {
+      let last = first.runs[0]!;
+      let sectors = last.count;
+      for (let next = queue[0]; next !== undefined; next = queue[0]) {
+        const run = next.runs[0]!;
+        if (
+          next.op !== first.op || next.runs.length !== 1 || next.alone ||
+          run.lba !== last.lba + BigInt(last.count) || sectors + run.count > MAX_SECTORS ||
+          batch.length >= MAX_MERGE
+        ) break;
+        batch.push(queue.shift()!);
+        last = run;
+        sectors += run.count;
+      }
+    }
+    begin(batch);
+  }
+
+  function begin(requests: Request[]): void {
+    active = { requests, run: 0 };
     issueRun();
   }
 
   function issueRun(): void {
     const a = active!;
-    const run = a.request.runs[a.run]!;
+    const requests = a.requests;
     current = {
       kind: "dma",
       resolve: (status) => {
-        if (status !== BlockStatus.OK || a.run + 1 >= a.request.runs.length) {
-          void finish(a.request, status);
+        if (status !== BlockStatus.OK && requests.length > 1) {
+          // Retry the merged requests one by one, so that each gets its own status.
+          active = undefined;
+          for (const r of requests) r.alone = true;
+          queue.unshift(...requests);
+          pump();
+        } else if (status !== BlockStatus.OK || a.run + 1 >= requests[0]!.runs.length) {
+          finish(requests, status);
         } else {
           a.run++;
           issueRun();
         }
       },
     };
-    startRun(a.request.op, run);
+    if (requests.length === 1) startRuns(requests[0]!.op, [requests[0]!.runs[a.run]!]);
+    else startRuns(requests[0]!.op, requests.map((r) => r.runs[0]!));
   }
 
   // ---- probe: IDENTIFY DEVICE over PIO ----------------------------------------------------
@@ -201,41 +269,102 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
   const blockCount = Number(identity.sectors > 0x7fff_ffffn ? 0x7fff_ffffn : identity.sectors);
   ctx.log(`${identity.model}: ${identity.sectors} sectors${identity.lba48 ? ", LBA48" : ""}`);
 
-  /** Checks and splits a block_seq into runs of consecutive blocks. */
+  /**
+   * Checks and splits a block_seq into runs of consecutive blocks. Block numbers are handled as
+   * numbers (the disk has fewer than 2^31 blocks); a BigUint64Array is read as 32-bit halves, so
+   * a list of thousands of blocks costs no bigint per block.
+   */
   function plan(op: "read" | "write", notify: Capability, data: BlockSeq): Request {
-    if (data.blocks.length === 0) throw new RangeError(`IBlock.${op}: the block list is empty`);
+    const blocks = data.blocks;
+    const n = blocks.length;
+    if (n === 0) throw new RangeError(`IBlock.${op}: the block list is empty`);
+    const halves = blocks instanceof BigUint64Array
+      ? new Uint32Array(blocks.buffer, blocks.byteOffset, 2 * n)
+      : undefined;
+    const end = BigInt(blockCount);
     const runs: Run[] = [];
-    let addr = data.addr;
-    for (const lba of data.blocks) {
-      if (lba >= BigInt(blockCount)) {
+    let first = 0, count = 0, at = 0;
+    const close = () => {
+      if (count > 0) {
+        runs.push({ lba: BigInt(first), count, addr: data.addr + BigInt(at * SECTOR) });
+      }
+    };
+    for (let i = 0; i < n; i++) {
+      let lba: number;
+      if (halves) {
+        const lo = halves[2 * i + LOW]!, hi = halves[2 * i + 1 - LOW]!;
+        lba = hi === 0 && lo < blockCount ? lo : -1;
+      } else {
+        const b = blocks[i]!;
+        lba = b < end ? Number(b) : -1;
+      }
+      if (lba < 0) {
         throw new RangeError(
-          `IBlock.${op}: block ${lba} is past the end of the disk (${blockCount} blocks)`,
+          `IBlock.${op}: block ${blocks[i]} is past the end of the disk (${blockCount} blocks)`,
         );
       }
-      const last = runs[runs.length - 1];
-      if (last && last.lba + BigInt(last.count) === lba && last.count < MAX_SECTORS) last.count++;
-      else runs.push({ lba, count: 1, addr });
-      addr += BigInt(SECTOR);
+      if (count > 0 && lba === first + count && count < MAX_SECTORS) {
+        count++;
+      } else {
+        close();
+        first = lba;
+        count = 1;
+        at = i;
+      }
     }
-    return { id: nextId++ & 0x7fff_ffff, op, notify, runs, buffer: data.buffer, mapped: undefined };
+    close();
+    return {
+      id: nextId++ & 0x7fff_ffff,
+      op,
+      notify,
+      runs,
+      buffer: data.buffer,
+      mapping: undefined,
+      alone: false,
+    };
   }
 
-  /** Queues a request once its buffer is mapped; returns its id at once. */
+  /**
+   * Maps the buffer and, if the controller is idle and nothing waits, starts the command in the
+   * same breath (the kernel applies its register writes only if the map succeeds); else queues
+   * the request once mapped. Returns the request id when the map is confirmed.
+   */
   async function submit(op: "read" | "write", notify: Capability, data: BlockSeq): Promise<number> {
     if (stopped) throw new Error("the device is going away");
     const request = plan(op, notify, data);
+    let started = false;
     // The kernel checks the capability and that the whole transfer fits in the buffer.
-    request.mapped = await ctx.dma.map(data.buffer, {
+    request.mapping = ctx.dma.mapThen(data.buffer, {
       writable: op === "read",
       address: data.addr,
       length: data.blocks.length * SECTOR,
+    }, () => {
+      if (idle() && queue.length === 0) {
+        started = true;
+        begin([request]);
+      }
     });
+    let mapped: bigint;
+    try {
+      mapped = await request.mapping;
+    } catch (error) {
+      // The command never reached the device: forget it and go on with the queue.
+      if (started && active?.requests[0] === request) {
+        active = undefined;
+        current = undefined;
+        pump();
+        if (!active) runFlush();
+      }
+      throw error;
+    }
     if (stopped) {
-      await ctx.dma.unmap(request.mapped).catch(() => {});
+      if (!started) await ctx.dma.unmap(mapped).catch(() => {});
       throw new Error("the device is going away");
     }
-    queue.push(request);
-    pump();
+    if (!started) {
+      queue.push(request);
+      pump();
+    }
     return request.id;
   }
 
@@ -289,7 +418,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       stopped = true;
       const fail = (r: Request) =>
         ctx.invoke(r.notify, "INotify.complete", [r.id, BlockStatus.REMOVED]).catch(() => {});
-      if (active) void fail(active.request);
+      for (const r of active?.requests ?? []) void fail(r);
       for (const r of queue.splice(0)) void fail(r);
       for (const w of flushWaiters.splice(0)) w(BlockStatus.REMOVED);
       current = undefined;

@@ -25,7 +25,8 @@ const WRITE_10 = 0x2a;
 const SYNCHRONIZE_CACHE_10 = 0x35;
 
 interface BlockSeq {
-  blocks: bigint[];
+  /** A plain list, or a BigUint64Array (what BlockClient sends). */
+  blocks: bigint[] | BigUint64Array;
   addr: bigint;
   buffer: Capability;
 }

@@ -115,6 +115,21 @@ function makeContext(
           return Promise.reject(e);
         }
       },
+      mapThen: (memory, options, issue) => {
+        let address: bigint;
+        try {
+          address = services.mapDma(memory, options?.writable ?? false, options);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        try {
+          issue();
+        } catch (e) {
+          services.unmapDma(address);
+          return Promise.reject(e);
+        }
+        return Promise.resolve(address);
+      },
       unmap: (address) => {
         try {
           services.unmapDma(address);

@@ -43,6 +43,28 @@ export interface InitMessage {
   readonly device: DeviceInfo;
 }
 
+/**
+ * One entry of a `mmio_wb` batch is two numbers: a descriptor, then the value (a u32). The
+ * descriptor of a posted register write is `window << 24 | width << 16 | offset`, the window as
+ * its index in {@link InitMessage.windows}; the descriptor {@link ACK_ENTRY} instead acknowledges
+ * the interrupt line given as the value, in order with the writes around it (the interrupt entry's
+ * writes and its acknowledgement travel as one message).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ACK_ENTRY, writeEntry } from "./protocol.ts";
+ * assertEquals(writeEntry(2, 7, 1), 0x0201_0007); // window 2, 1 byte at offset 7
+ * assertEquals(ACK_ENTRY >>> 24, 0x7f); // no window has that index
+ * ```
+ */
+export function writeEntry(window: number, offset: number, width: number): number {
+  return (window << 24) | (width << 16) | offset;
+}
+
+/** The descriptor of an interrupt acknowledgement in a `mmio_wb` batch (see {@link writeEntry}). */
+export const ACK_ENTRY = 0x7f00_0000;
+
 /** What a worker asks the kernel for (each answered by a reply with the same id). */
 export type RequestOp =
   | "invoke"
@@ -72,11 +94,15 @@ export type ToKernel =
   | { t: "export"; i: string; m: string[] }
   | { t: "result"; id: number; ok: true; v: unknown }
   | { t: "result"; id: number; ok: false; e: SerializedError }
-  /** Posted register writes, batched: window, offset, width, value, window, ... */
-  | { t: "mmio_wb"; b: (string | number)[] }
+  /** Posted register writes and acknowledgements, batched: pairs of numbers, see {@link writeEntry}. */
+  | { t: "mmio_wb"; b: number[]; g?: number }
   | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
-  | { t: "req"; id: number; op: RequestOp; a: unknown[] }
-  | { t: "irq_ack"; line: number }
+  /**
+   * `g`: a guarded map (see `DriverDma.mapThen`): the next `mmio_wb` with `g` set to this id is
+   * applied only if this map succeeded.
+   */
+  | { t: "req"; id: number; op: RequestOp; a: unknown[]; g?: true }
+  /** Sent only when the interrupt entry failed (`e`) or returned without acknowledging. */
   | { t: "irq_done"; line: number; e?: SerializedError }
   | { t: "denied"; what: string }
   | { t: "log"; msg: string }

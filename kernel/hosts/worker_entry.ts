@@ -25,6 +25,7 @@ import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
 import { Endpoint } from "../ring.ts";
 import {
+  ACK_ENTRY,
   type AllocReply,
   type InitMessage,
   type RequestOp,
@@ -34,19 +35,33 @@ import {
   SYNC_READ_VALUE,
   type ToKernel,
   type ToWorker,
+  writeEntry,
 } from "./protocol.ts";
+
+/** How long the driver's thread polls for a message the kernel owes it, in µs. */
+const WORKER_SPIN_MICROS = 100;
+/** How long it polls otherwise (an interrupt or a call may well come soon), in µs, at most. */
+const WORKER_IDLE_SPIN_MICROS = 50;
+/** How long it then blocks in Atomics.wait before it sleeps in the event loop, in µs. */
+const WORKER_BLOCK_MICROS = 2000;
 
 /** Longest a driver blocks on the device (a side-effect read, a fence) before giving up. */
 const SYNC_TIMEOUT_MS = 5_000;
 
 let endpoint: Endpoint | undefined;
-/** E4: posted register writes not yet sent: window, offset, width, value, ... */
-let writes: (string | number)[] = [];
+/** E4: posted register writes (and acknowledgements) not yet sent: pairs, see protocol.ts. */
+let writes: number[] = [];
+function postWrite(entry: number, value: number): void {
+  if (writes.length === 0) queueMicrotask(flushWrites);
+  writes.push(entry, value);
+}
+/** The id of the guarded map whose `issue` is running (its writes depend on it), or 0. */
+let guard = 0;
 function flushWrites(): void {
   if (writes.length === 0) return;
-  const w = writes;
+  const batch = writes;
   writes = [];
-  endpoint?.send({ t: "mmio_wb", b: w });
+  endpoint?.send(guard === 0 ? { t: "mmio_wb", b: batch } : { t: "mmio_wb", b: batch, g: guard });
 }
 function send(message: ToKernel): void {
   flushWrites();
@@ -127,6 +142,8 @@ function watchDenoApis(): void {
 /** Calls the kernel and waits for its reply. */
 let nextRequest = 1;
 const replies = new Map<number, PromiseWithResolvers<unknown>>();
+/** Calls of the driver's methods whose result is not sent yet. */
+let callsRunning = 0;
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
 
 function request(op: RequestOp, args: unknown[]): Promise<unknown> {
@@ -139,7 +156,17 @@ function request(op: RequestOp, args: unknown[]): Promise<unknown> {
 
 function start(init: InitMessage): void {
   const sync = new Int32Array(init.sync);
-  endpoint = new Endpoint(init.channel, "worker");
+  // The driver's thread has nothing else to do: while the kernel owes it an answer it polls for the
+  // next message, then blocks briefly (waking within microseconds of the kernel's publish), and
+  // only then sleeps in Atomics.waitAsync so that timers and control messages run.
+  endpoint = new Endpoint(init.channel, "worker", {
+    spinMicros: WORKER_SPIN_MICROS,
+    idleSpinMicros: WORKER_IDLE_SPIN_MICROS,
+    // An answer is due while the kernel owes replies or a call is still being served.
+    expecting: () => replies.size > 0 || allocs.size > 0 || callsRunning > 0,
+    maxBatch: 1,
+    blockMicros: WORKER_BLOCK_MICROS,
+  });
   let posted = 0;
   let readSeq = 0;
   const blockUntil = (index: number, target: number, what: string) => {
@@ -156,12 +183,11 @@ function start(init: InitMessage): void {
     }
   };
   const windows: Record<string, RegisterWindow> = {};
-  for (const w of init.windows) {
+  for (const [index, w] of init.windows.entries()) {
     windows[w.name] = new DeviceWindow(w.buffer, new Set(w.writes), new Set(w.reads), {
       write: (o, n, v) => {
         posted++;
-        if (writes.length === 0) queueMicrotask(flushWrites);
-        writes.push(w.name, o, n, v);
+        postWrite(writeEntry(index, o, n), v);
       },
       read: (o, n) => {
         const s = ++readSeq;
@@ -178,6 +204,8 @@ function start(init: InitMessage): void {
   }
 
   let instance: DriverInstance | undefined;
+  /** Acknowledgements sent so far (an interrupt entry that acknowledged needs no irq_done). */
+  let acks = 0;
   let irqHandler: ((line: number) => void | Promise<void>) | undefined;
   let nextObject = SELF + 1;
   const objectIds = new Map<bigint, string>();
@@ -191,7 +219,11 @@ function start(init: InitMessage): void {
         request("irq_register", [line ?? init.lines[0] ?? 0]).then(() => {
           irqHandler = handler;
         }),
-      ack: (line) => send({ t: "irq_ack", line: line ?? init.lines[0] ?? 0 }),
+      ack: (line) => {
+        acks++;
+        // In order with the posted writes, and sent with them.
+        postWrite(ACK_ENTRY, line ?? init.lines[0] ?? 0);
+      },
     },
     dma: {
       map: (memory, options) =>
@@ -203,6 +235,44 @@ function start(init: InitMessage): void {
         ]) as Promise<
           bigint
         >,
+      mapThen: (memory, options, issue) => {
+        // The writes posted so far do not depend on this map; those `issue` posts do.
+        flushWrites();
+        const id = nextRequest++;
+        const p = Promise.withResolvers<unknown>();
+        replies.set(id, p);
+        send({
+          t: "req",
+          id,
+          op: "map",
+          a: [
+            memory,
+            options?.writable ?? false,
+            options?.address ?? null,
+            options?.length ?? null,
+          ],
+          g: true,
+        });
+        guard = id;
+        let failure: { error: unknown } | undefined;
+        try {
+          issue();
+        } catch (error) {
+          failure = { error };
+        } finally {
+          flushWrites();
+          guard = 0;
+        }
+        if (!failure) return p.promise as Promise<bigint>;
+        return p.promise.then(
+          (address) =>
+            request("unmap", [address]).then(
+              () => Promise.reject(failure.error),
+              () => Promise.reject(failure.error),
+            ),
+          () => Promise.reject(failure.error),
+        );
+      },
       unmap: (address) => request("unmap", [address]).then(() => {}),
       allocate: async (size) => {
         const id = nextRequest++;
@@ -267,20 +337,22 @@ function start(init: InitMessage): void {
           return;
         }
         if (result instanceof Promise) {
+          callsRunning++;
           result.then(
             (v) => send({ t: "result", id: m.id, ok: true, v }),
             (error) => send({ t: "result", id: m.id, ok: false, e: serializeError(error) }),
-          );
+          ).finally(() => callsRunning--);
         } else send({ t: "result", id: m.id, ok: true, v: result });
         return;
       }
       case "irq": {
-        const done = (error?: unknown) =>
-          send(
-            error === undefined
-              ? { t: "irq_done", line: m.line }
-              : { t: "irq_done", line: m.line, e: serializeError(error) },
-          );
+        // The kernel hears of the end of the handler only if it failed or did not acknowledge.
+        const before = acks;
+        const done = (error?: unknown) => {
+          if (error !== undefined) {
+            send({ t: "irq_done", line: m.line, e: serializeError(error) });
+          } else if (acks === before) send({ t: "irq_done", line: m.line });
+        };
         try {
           const r = irqHandler?.(m.line);
           if (r instanceof Promise) r.then(() => done(), done);

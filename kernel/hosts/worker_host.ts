@@ -16,6 +16,7 @@ import { deserializeError, type SerializedError, serializeError } from "../error
 import { createChannel, Endpoint } from "../ring.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
 import {
+  ACK_ENTRY,
   type AllocReply,
   type InitMessage,
   SELF,
@@ -34,6 +35,8 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 2_000;
 /** Ring size each way. */
 const RING_BYTES = 1 << 20;
+/** How long the kernel's side polls for an answer the driver owes, in microseconds. */
+const KERNEL_SPIN_MICROS = 50;
 
 /**
  * Runs a driver in a permission-restricted Worker.
@@ -62,6 +65,12 @@ export class WorkerHost implements DriverHost {
   #stopped: Error | undefined;
   #stopping: Promise<void> | undefined;
   #applied = 0;
+  /** Interrupts delivered and not yet acknowledged (or finished) by the driver. */
+  #irqOut = 0;
+  /** The outcome of the last guarded map, for the writes that depend on it. */
+  #guard: { id: number; ok: boolean } | undefined;
+  /** Window names by the index the worker uses in posted writes (the init message's order). */
+  #windowNames: string[] = [];
 
   constructor(options: HostOptions) {
     this.#options = options;
@@ -84,7 +93,13 @@ export class WorkerHost implements DriverHost {
   async start(): Promise<void> {
     const { pkg, services, device } = this.#options;
     const channel = createChannel(RING_BYTES);
-    this.#endpoint = new Endpoint(channel, "kernel");
+    // The main thread never blocks: it polls briefly only while an answer is due (a call or an
+    // interrupt is with the driver), and otherwise sleeps in Atomics.waitAsync.
+    this.#endpoint = new Endpoint(channel, "kernel", {
+      spinMicros: KERNEL_SPIN_MICROS,
+      maxBatch: 1,
+      expecting: () => this.#calls.size > 0 || this.#irqOut > 0,
+    });
     const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
       type: "module",
       name: `driver ${pkg.name} for ${device.name}`,
@@ -115,8 +130,12 @@ export class WorkerHost implements DriverHost {
       lines: services.node.line === 0 ? [] : [services.node.line],
       device,
     };
+    this.#windowNames = init.windows.map((w) => w.name);
     worker.postMessage(init);
-    services.onInterrupt((line) => this.#send({ t: "irq", line }));
+    services.onInterrupt((line) => {
+      this.#irqOut++;
+      this.#send({ t: "irq", line });
+    });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -202,26 +221,43 @@ export class WorkerHost implements DriverHost {
     const { services } = this.#options;
     switch (m.t) {
       case "mmio_wb": {
-        // Posted register writes, batched per microtask: window, offset, width, value, ...
+        // Posted register writes and acknowledgements, batched per microtask (see protocol.ts).
         const b = m.b;
-        if (!Array.isArray(b) || b.length % 4 !== 0) {
+        if (!Array.isArray(b) || b.length % 2 !== 0) {
           services.denied("a malformed batch of register writes");
           return;
         }
-        for (let i = 0; i < b.length; i += 4) {
-          const [w, o, n, v] = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-          if (
-            typeof w !== "string" || typeof o !== "number" || (n !== 1 && n !== 2 && n !== 4) ||
-            typeof v !== "number"
-          ) {
-            services.denied("a malformed register write");
-            return;
+        if (m.g !== undefined && (this.#guard?.id !== m.g || !this.#guard.ok)) {
+          // Writes that depend on a guarded map (DriverDma.mapThen) that failed: dropped (but
+          // counted, for the driver's fences); an acknowledgement among them still counts.
+          for (let i = 0; i < b.length; i += 2) {
+            if (b[i] === ACK_ENTRY) this.#ack(b[i + 1] as number);
+            else this.#applied++;
           }
-          services.deviceWrite(w, o, n, v);
+          this.#storeApplied();
+          return;
+        }
+        const names = this.#windowNames;
+        for (let i = 0; i < b.length; i += 2) {
+          const entry = b[i], value = b[i + 1];
+          if (typeof entry !== "number" || typeof value !== "number") {
+            services.denied("a malformed register write");
+            break;
+          }
+          if (entry === ACK_ENTRY) {
+            this.#ack(value);
+            continue;
+          }
+          const w = names[entry >>> 24];
+          const n = (entry >>> 16) & 0xff;
+          if (w === undefined || (n !== 1 && n !== 2 && n !== 4)) {
+            services.denied("a malformed register write");
+            break;
+          }
+          services.deviceWrite(w, entry & 0xffff, n, value >>> 0);
           this.#applied++;
         }
-        Atomics.store(this.#sync, SYNC_APPLIED, this.#applied);
-        Atomics.notify(this.#sync, SYNC_APPLIED);
+        this.#storeApplied();
         return;
       }
       case "mmio_r": {
@@ -240,16 +276,10 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "req":
-        this.#request(m.id, m.op, m.a);
-        return;
-      case "irq_ack":
-        try {
-          services.ackIrq(m.line);
-        } catch (error) {
-          services.denied(`acknowledge line ${m.line}: ${(error as Error).message}`);
-        }
+        this.#request(m.id, m.op, m.a, m.g === true);
         return;
       case "irq_done":
+        if (this.#irqOut > 0) this.#irqOut--;
         if (m.e) {
           services.fault(`interrupt handler threw: ${m.e.message}`);
           try {
@@ -287,7 +317,21 @@ export class WorkerHost implements DriverHost {
     }
   }
 
-  #request(id: number, op: string, a: unknown[]): void {
+  #storeApplied(): void {
+    Atomics.store(this.#sync, SYNC_APPLIED, this.#applied);
+    Atomics.notify(this.#sync, SYNC_APPLIED);
+  }
+
+  #ack(line: number): void {
+    if (this.#irqOut > 0) this.#irqOut--;
+    try {
+      this.#options.services.ackIrq(line);
+    } catch (error) {
+      this.#options.services.denied(`acknowledge line ${line}: ${(error as Error).message}`);
+    }
+  }
+
+  #request(id: number, op: string, a: unknown[], guarded = false): void {
     const { services } = this.#options;
     const attempt = (fn: () => unknown) => {
       try {
@@ -304,7 +348,16 @@ export class WorkerHost implements DriverHost {
         const range: { address?: bigint; length?: number } = {};
         if (typeof a[2] === "bigint") range.address = a[2];
         if (typeof a[3] === "number") range.length = a[3];
-        attempt(() => services.mapDma(a[0] as Capability, a[1] === true, range));
+        let address: bigint;
+        try {
+          address = services.mapDma(a[0] as Capability, a[1] === true, range);
+        } catch (error) {
+          if (guarded) this.#guard = { id, ok: false };
+          this.#reply(id, Promise.reject(error));
+          return;
+        }
+        if (guarded) this.#guard = { id, ok: true };
+        this.#reply(id, Promise.resolve(address));
         return;
       }
       case "unmap":
