@@ -66,11 +66,9 @@ function checkBus(bus: string): void {
   if (bus !== "usb") throw new TypeError(`Unknown bus "${bus}": the only hot-plug bus is usb`);
 }
 
-function checkPort(controller: XhciController, port: number, what: string): void {
-  void controller;
-  const count = XHCI_PORTS;
-  if (!Number.isInteger(port) || port < 1 || port > count) {
-    throw new RangeError(`${what} usb ${port}: no port ${port}; ports are 1-${count}`);
+function checkPort(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > XHCI_PORTS) {
+    throw new RangeError(`${what} usb ${port}: no port ${port}; ports are 1-${XHCI_PORTS}`);
   }
 }
 
@@ -112,7 +110,7 @@ export async function plug(
 ): Promise<PlugResult> {
   checkBus(bus);
   const controller = usbController(kernel);
-  checkPort(controller, port, "plug");
+  checkPort(port, "plug");
   if (!(USB_MODELS as readonly string[]).includes(model)) {
     throw new TypeError(
       `plug usb ${port} ${model}: unknown model; models are ${USB_MODELS.join(", ")}`,
@@ -216,7 +214,7 @@ export async function unplug(
 ): Promise<void> {
   checkBus(bus);
   const controller = usbController(kernel);
-  checkPort(controller, port, "unplug");
+  checkPort(port, "unplug");
   if (!controller.device(port)) {
     throw new RangeError(`unplug usb ${port}: nothing is plugged into port ${port}`);
   }
@@ -252,7 +250,7 @@ export function typeText(kernel: Kernel, name: string, text: string): void {
   const port = /^usb(\d+)$/.exec(device)?.[1];
   const model = port ? usbController(kernel).device(Number(port)) : undefined;
   if (!model) throw new RangeError(`type ${name}: no USB device is plugged in as ${device}`);
-  if (!(model instanceof Object) || typeof (model as HidKeyboard).type !== "function") {
+  if (typeof (model as Partial<HidKeyboard>).type !== "function") {
     throw new TypeError(`type ${name}: ${device} is not a keyboard`);
   }
   (model as HidKeyboard).type(text);

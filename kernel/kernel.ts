@@ -13,7 +13,7 @@ import { formatSignature, namedArgs, validateArgs, validateResult } from "../idl
 import type { Capability, MethodSchema } from "../idl/types.ts";
 import { type Address, formatAddress, nodeOf } from "./address.ts";
 import { AddressSpace } from "./address_space.ts";
-import { type CapabilityRecord, CapabilityTable } from "./capability.ts";
+import { CapabilityTable } from "./capability.ts";
 import { Component, type ComponentOptions, type ResolvedMethod } from "./component.ts";
 import {
   DeviceRemovedError,
@@ -363,14 +363,13 @@ export class Kernel {
         }
         return this.#remote(cap, method, args);
       }
-      const { component, resolved, record } = this.#checkInvoke(cap, method);
+      const { component, resolved } = this.#checkInvoke(cap, method);
       const positional = Array.isArray(args)
         ? [...args]
         : namedArgs(resolved.method, args as Readonly<Record<string, unknown>>, {
           where: resolved.qualified,
         });
       validateArgs(component.schema, resolved.method, positional, resolved.qualified);
-      void record;
       return this.#call(component, resolved, positional);
     } catch (error) {
       return Promise.reject(error);
@@ -381,7 +380,7 @@ export class Kernel {
   #checkInvoke(
     cap: Capability,
     method: string,
-  ): { component: Component; resolved: ResolvedMethod; record: CapabilityRecord } {
+  ): { component: Component; resolved: ResolvedMethod } {
     const record = this.caps.lookup(cap);
     const obj = record ? this.#objects.get(record.address) : undefined;
     if (!record || !obj || obj.kind !== "component") {
@@ -413,7 +412,7 @@ export class Kernel {
       );
     }
     if (!this.caps.grants(record, found.qualified)) this.#denied(cap, method, component);
-    return { component, resolved: found, record };
+    return { component, resolved: found };
   }
 
   #denied(cap: Capability, method: string, component?: Component): never {
