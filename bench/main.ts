@@ -157,7 +157,9 @@ async function main(argv: string[]): Promise<number> {
   console.log(
     "\nspread: half the interquartile range of the trials, relative to the median. CPU: process" +
       "\nCPU time (all threads) per MiB read and per wall second. U/K: user-level over in-kernel," +
-      "\nmedian of the ratios of trials run in the same round.\n",
+      "\nmedian of the ratios of trials run in the same round. p50/p99: request latency (call to" +
+      "\ncompletion), median over the trials. Throughput follows the mean request time: where that" +
+      "\nlies far above p50, a few long stalls set it.\n",
   );
   for (const [host, irq] of Object.entries(interrupts)) {
     if (irq.rateLimited > 0) {

@@ -73,6 +73,8 @@ export function formatTable(analysis: Analysis): string {
     "CPU ms/MiB",
     "CPU load",
     "of copy",
+    "p50 µs",
+    "p99 µs",
     "U/K MiB/s",
     "U/K req/s",
     "U/K CPU/MiB",
@@ -91,6 +93,8 @@ export function formatTable(analysis: Analysis): string {
       s.series === "copy" ? "" : formatNumber(s.cpuMsPerMib.median),
       s.series === "copy" ? "" : percent(s.cpuLoad.median),
       s.series === "copy" ? "" : percent(s.ofCopy),
+      s.p50Us ? formatNumber(s.p50Us.median) : "",
+      s.p99Us ? formatNumber(s.p99Us.median) : "",
       r ? r.mibps.median.toFixed(3) : "",
       r ? r.opsps.median.toFixed(3) : "",
       r ? r.cpuMsPerMib.median.toFixed(2) : "",
@@ -127,7 +131,7 @@ export function csvField(value: string | number | undefined): string {
  * empty (the copy's CPU cost is its wall time).
  */
 export function toCsv(analysis: Analysis, depth: number): string {
-  const metrics = ["mibps", "reqps", "cpu_ms_per_mib", "cpu_load"] as const;
+  const metrics = ["mibps", "reqps", "cpu_ms_per_mib", "cpu_load", "p50_us", "p99_us"] as const;
   const header = [
     "size_bytes",
     "series",
@@ -149,6 +153,8 @@ export function toCsv(analysis: Analysis, depth: number): string {
       s.opsps,
       s.series === "copy" ? undefined : s.cpuMsPerMib,
       s.series === "copy" ? undefined : s.cpuLoad,
+      s.p50Us,
+      s.p99Us,
     ];
     const cells: (string | number | undefined)[] = [
       s.size,

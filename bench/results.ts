@@ -26,6 +26,10 @@ export interface SeriesResult {
   readonly cpuLoad: Summary;
   /** Median throughput as a fraction of the median copy bandwidth at this size. */
   readonly ofCopy: number | undefined;
+  /** Per-trial median request latency, µs (undefined for the copy series). */
+  readonly p50Us: Summary | undefined;
+  /** Per-trial 99th-percentile request latency, µs. */
+  readonly p99Us: Summary | undefined;
 }
 
 /** User-level over in-kernel at one size: the median of the per-round ratios, and its spread. */
@@ -102,7 +106,10 @@ export function analyze(trials: readonly Trial[]): Analysis {
     const copy = at.filter((t) => t.series === "copy");
     const copyMedian = copy.length > 0 ? summarize(copy.map((t) => perTrial(t).mibps)).median : 0;
     for (const name of ["kernel", "worker", "copy"] as const) {
-      const mine = at.filter((t) => t.series === name).map(perTrial);
+      const raw = at.filter((t) => t.series === name);
+      const mine = raw.map(perTrial);
+      const p50 = raw.flatMap((t) => t.p50Us === undefined ? [] : [t.p50Us]);
+      const p99 = raw.flatMap((t) => t.p99Us === undefined ? [] : [t.p99Us]);
       if (mine.length === 0) continue;
       const mibps = summarize(mine.map((m) => m.mibps));
       series.push({
@@ -114,6 +121,8 @@ export function analyze(trials: readonly Trial[]): Analysis {
         cpuMsPerMib: summarize(mine.map((m) => m.cpuMsPerMib)),
         cpuLoad: summarize(mine.map((m) => m.load)),
         ofCopy: copyMedian > 0 ? mibps.median / copyMedian : undefined,
+        p50Us: p50.length > 0 ? summarize(p50) : undefined,
+        p99Us: p99.length > 0 ? summarize(p99) : undefined,
       });
     }
     const pairs: { k: ReturnType<typeof perTrial>; u: ReturnType<typeof perTrial> }[] = [];

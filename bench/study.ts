@@ -55,6 +55,13 @@ export interface Trial {
   readonly wallMs: number;
   /** Process CPU time over the trial, user + system, in µs. */
   readonly cpuUs: number;
+  /**
+   * Request latency in this trial (from the client's call to its completion), median and 99th
+   * percentile, in µs; absent for the copy series. The mean is wall time over requests: where it
+   * lies far above the median, a few long stalls, not the typical request, set the throughput.
+   */
+  readonly p50Us?: number;
+  readonly p99Us?: number;
 }
 
 /** Interrupt counts of one host's disk line over a run. */
@@ -148,14 +155,22 @@ export class Rig {
    * Reads `size`-byte requests of consecutive blocks (wrapping around the disk) with `depth`
    * in flight, until `ms` have passed and at least `minRequests` completed. Returns the count.
    */
-  async read(size: number, ms: number, minRequests: number): Promise<number> {
+  async read(
+    size: number,
+    ms: number,
+    minRequests: number,
+    latencies?: number[],
+  ): Promise<number> {
     const blocks = size / SECTOR;
     const end = performance.now() + ms;
     let started = 0;
     const lane = async (buffer: Capability) => {
-      while (started < minRequests || performance.now() < end) {
+      for (let now = performance.now(); started < minRequests || now < end;) {
         started++;
         await this.disk.transfer("read", BigInt(this.#next(blocks)), blocks, buffer);
+        const done = performance.now();
+        latencies?.push((done - now) * 1000);
+        now = done;
       }
     };
     await Promise.all(this.buffers.map(lane));
@@ -225,6 +240,11 @@ export function copyFor(
   return copies;
 }
 
+/** The `q` quantile of sorted `values` (nearest rank). */
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 /** The order of the series in round `round` at size index `i`: rotated, so each runs first. */
 export function seriesOrder(round: number, i: number): Series[] {
   const all: Series[] = ["kernel", "worker", "copy"];
@@ -269,14 +289,18 @@ export async function runStudy(
       size: number,
       ms: number,
     ): Promise<Omit<Trial, "round">> => {
+      const latencies: number[] = [];
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const ops = series === "copy"
         ? copyFor(source, destination, size, ms, config.minRequests)
-        : await rigs.get(series)!.read(size, ms, config.minRequests);
+        : await rigs.get(series)!.read(size, ms, config.minRequests, latencies);
       const wallMs = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
-      return { series, size, ops, bytes: ops * size, wallMs, cpuUs: cpu.user + cpu.system };
+      const trial = { series, size, ops, bytes: ops * size, wallMs, cpuUs: cpu.user + cpu.system };
+      if (latencies.length === 0) return trial;
+      latencies.sort((a, b) => a - b);
+      return { ...trial, p50Us: quantile(latencies, 0.5), p99Us: quantile(latencies, 0.99) };
     };
 
     for (const [i, size] of config.sizes.entries()) {

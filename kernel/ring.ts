@@ -53,6 +53,10 @@ const W_WRITER_WAITING = 128;
 
 const SKIP = -1;
 
+/** Values of the reader-sleeping word. */
+const AWAKE = 0;
+const ASLEEP = 1;
+
 /** Returned by {@link RingReader.readValue} when the ring is empty. */
 export const EMPTY: unique symbol = Symbol("mungi.ring.empty");
 
@@ -279,8 +283,8 @@ export class RingWriter {
     const header = this.#header;
     Atomics.store(header, W_TAIL, this.#tail);
     if (
-      Atomics.load(header, W_READER_SLEEPING) !== 0 &&
-      Atomics.compareExchange(header, W_READER_SLEEPING, 1, 0) === 1
+      Atomics.load(header, W_READER_SLEEPING) !== AWAKE &&
+      Atomics.compareExchange(header, W_READER_SLEEPING, ASLEEP, AWAKE) === ASLEEP
     ) {
       Atomics.notify(header, W_TAIL, 1);
     }
@@ -582,19 +586,19 @@ export class RingReader {
   waitAsync(spinMicros = 0): Promise<void> {
     if (this.spin(spinMicros)) return RESOLVED;
     const header = this.#header;
-    Atomics.store(header, W_READER_SLEEPING, 1);
+    Atomics.store(header, W_READER_SLEEPING, ASLEEP);
     const tail = Atomics.load(header, W_TAIL);
     if (tail !== this.#head) {
-      Atomics.store(header, W_READER_SLEEPING, 0);
+      Atomics.store(header, W_READER_SLEEPING, AWAKE);
       return RESOLVED;
     }
     const result = Atomics.waitAsync(header, W_TAIL, tail);
     if (!result.async) {
-      Atomics.store(header, W_READER_SLEEPING, 0);
+      Atomics.store(header, W_READER_SLEEPING, AWAKE);
       return RESOLVED;
     }
     return result.value.then(() => {
-      Atomics.store(header, W_READER_SLEEPING, 0);
+      Atomics.store(header, W_READER_SLEEPING, AWAKE);
     });
   }
 
@@ -613,10 +617,10 @@ export class RingReader {
   waitSync(timeoutMs: number = Infinity): boolean {
     if (this.hasData) return true;
     const header = this.#header;
-    Atomics.store(header, W_READER_SLEEPING, 1);
+    Atomics.store(header, W_READER_SLEEPING, ASLEEP);
     const tail = Atomics.load(header, W_TAIL);
     if (tail === this.#head) Atomics.wait(header, W_TAIL, tail, timeoutMs);
-    Atomics.store(header, W_READER_SLEEPING, 0);
+    Atomics.store(header, W_READER_SLEEPING, AWAKE);
     return this.hasData;
   }
 
@@ -745,9 +749,9 @@ export interface EndpointOptions {
    */
   spinMicros?: number;
   /**
-   * How long it polls when nothing is expected, in microseconds (default 0): traffic comes in
-   * bursts. This budget adapts: a poll that ends empty-handed halves the next one, one that pays
-   * off restores it.
+   * How long the loop keeps polling after the last message it handled when none is expected, in
+   * microseconds (default 0): traffic comes in bursts, and a wake-up from sleep costs far more
+   * than a few microseconds of polling.
    */
   idleSpinMicros?: number;
   /**
@@ -759,7 +763,8 @@ export interface EndpointOptions {
   blockMicros?: number;
   /**
    * Whether a message is expected soon (a call or an interrupt is outstanding): the loop polls
-   * for `spinMicros` then, for `idleSpinMicros` otherwise. Default: always expected.
+   * for `spinMicros` then, and until `idleSpinMicros` after the last message otherwise. Default:
+   * always expected.
    */
   expecting?: () => boolean;
   /** Most messages handled before the loop gives space back and looks around (default 256). */
@@ -779,8 +784,8 @@ export interface EndpointOptions {
  * peer consumes. `start` runs the receive loop: it drains in batches, publishes what the handler
  * sent with one atomic store (after each message: the peer starts on it while the rest of the
  * batch is handled), lets the continuations of what it handled run, then waits adaptively: polls
- * (between microtasks) for up to `spinMicros` while a message is `expecting` (`idleSpinMicros`,
- * adaptive, otherwise), then blocks in `Atomics.wait` for up to `blockMicros` (0 on the kernel's
+ * (between microtasks) for up to `spinMicros` while a message is `expecting` (until
+ * `idleSpinMicros` after the last message otherwise), then blocks in `Atomics.wait` for up to `blockMicros` (0 on the kernel's
  * side), then sleeps in `Atomics.waitAsync` (yielding to the event loop). Every few milliseconds
  * of continuous traffic it yields anyway.
  *
@@ -805,9 +810,7 @@ export class Endpoint {
   #reader: RingReader;
   #spinMax: number;
   #idleMax: number;
-  /** Current idle poll length in microseconds: the budget while polling pays off, else less. */
-  #spin: number;
-  #waits = 0;
+  #lastActive = 0;
   #blockMs: number;
   #expecting: (() => boolean) | undefined;
   #maxBatch: number;
@@ -836,7 +839,7 @@ export class Endpoint {
     this.#writer = new RingWriter(out);
     this.#reader = new RingReader(inn);
     this.#spinMax = Math.max(0, options.spinMicros ?? 50);
-    this.#idleMax = this.#spin = Math.max(0, options.idleSpinMicros ?? 0);
+    this.#idleMax = Math.max(0, options.idleSpinMicros ?? 0);
     this.#blockMs = Math.max(0, options.blockMicros ?? 0) / 1000;
     this.#expecting = options.expecting;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 256);
@@ -1016,58 +1019,30 @@ export class Endpoint {
   async #waitBriefly(handled: boolean, nextTask: () => Promise<void>): Promise<boolean> {
     const reader = this.#reader;
     const expecting = this.#expecting;
-    let polled = false;
-    if (this.#spinMax > 0) {
-      // Between looks microtasks run: the continuations of what was just handled run and send
-      // (and may make an answer due). While one is due, spin in short slices for the budget.
-      const deadline = performance.now() + this.#spinMax / 1000;
-      for (let turns = handled ? 16 : 0;;) {
-        await null;
-        if (reader.hasData) return true;
-        if (expecting === undefined || expecting()) {
-          polled = true;
-          if (reader.spin(POLL_SLICE_MICROS)) return true;
-          if (this.#stopped || performance.now() >= deadline) break;
-        } else if (--turns < 0) break;
-      }
-    } else if (handled) {
-      for (let turn = 0; turn < 16; turn++) {
-        await null;
-        if (reader.hasData) return true;
-      }
-    }
-    if (!polled && this.#idleMax > 0) {
-      // Nothing is due, but traffic tends to come in bursts: poll adaptively.
-      let spin = this.#spin;
-      // Every 64th wait without polling, try polling again: conditions change.
-      if (spin === 0 && (++this.#waits & 63) === 0) spin = this.#idleMax;
-      if (spin > 0) {
-        if (await this.#poll(spin)) {
-          this.#spin = this.#idleMax;
-          return true;
-        }
-        this.#spin = spin >> 1;
-      }
+    const begin = performance.now();
+    if (handled) this.#lastActive = begin;
+    const dueUntil = begin + this.#spinMax / 1000;
+    const lingerUntil = this.#lastActive + this.#idleMax / 1000;
+    // Between looks microtasks run: the continuations of what was just handled run and send
+    // (and may make an answer due). While one is due, or shortly after the last message, spin in
+    // short slices.
+    for (let turns = handled ? 16 : 0;;) {
+      await null;
+      if (reader.hasData) return true;
+      const until = expecting === undefined || expecting()
+        ? Math.max(dueUntil, lingerUntil)
+        : lingerUntil;
+      if (until > begin) {
+        if (reader.spin(POLL_SLICE_MICROS)) return true;
+        if (this.#stopped || performance.now() >= until) break;
+      } else if (--turns < 0) break;
     }
     if (this.#blockMs <= 0 || this.#stopped) return false;
     // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
     // the peer could wait for a message that sits behind our block.
     await nextTask();
-    return reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
-  }
-
-  /**
-   * Polls for a message for up to `micros`: spins on the ring's tail in slices of a couple of
-   * microseconds (no allocation, unlike a loop of awaits), letting microtasks run between slices.
-   */
-  async #poll(micros: number): Promise<boolean> {
-    const reader = this.#reader;
-    const deadline = performance.now() + micros / 1000;
-    for (;;) {
-      if (reader.spin(POLL_SLICE_MICROS)) return true;
-      if (this.#stopped || performance.now() >= deadline) return false;
-      await null;
-    }
+    if (reader.hasData) return true;
+    return !this.#stopped && reader.waitSync(this.#blockMs);
   }
 
   #schedulePublish(): void {

@@ -89,3 +89,17 @@ Deno.test("sizesOf() and formatSize() list and name request sizes", () => {
     ["512 B", "1 KiB", "3 KiB", "64 KiB", "1 MiB", "1536 B"],
   );
 });
+
+Deno.test("analyze() summarizes request latency percentiles of the trials that have them", () => {
+  const trials = study([512], () => 2).map((t, i) =>
+    t.series === "copy" ? t : { ...t, p50Us: 10 + i, p99Us: 100 + i }
+  );
+  const a = analyze(trials);
+  const [k, u, c] = a.series;
+  // Kernel trials are the 0th, 3rd and 6th: p50 10, 13, 16; worker 11, 14, 17.
+  assertEquals(k!.p50Us?.median, 13);
+  assertEquals(u!.p99Us?.median, 104);
+  assertEquals([u!.p99Us?.min, u!.p99Us?.max], [101, 107]);
+  assertEquals(c!.p50Us, undefined);
+  assertEquals(analyze(study([512], () => 2)).series[0]!.p50Us, undefined);
+});
