@@ -26,6 +26,7 @@
  * | `0x8c/0x8d` | array: u8 / u32 count, items                               |
  * | `0x8e`      | object: (key value)* then `0x8f`; keys are string values   |
  * | `0x90/0x91` | `BigUint64Array` / `BigInt64Array`: u32 count, 8 bytes each |
+ * | `0x92`      | `{ address, password }` (a capability): two u64               |
  * | `0xa0-0xbf` | ASCII string of 0..31 bytes                                |
  * | `0xc0-0xff` | integer -64..-1                                            |
  *
@@ -55,6 +56,12 @@ const T_OBJ = 0x8e;
 const T_END = 0x8f;
 const T_BIGU64S = 0x90;
 const T_BIGI64S = 0x91;
+/**
+ * A plain object whose own keys are exactly `address` then `password`, both bigints in
+ * 0..2^64-1: the shape of a capability, which nearly every call carries. 17 bytes instead of 37,
+ * and no keys to write or read.
+ */
+const T_CAP = 0x92;
 
 /** Typed arrays are copied as bytes only where the platform's byte order is the wire's. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -372,10 +379,11 @@ export class ValueEncoder {
         } is not supported (only plain objects, arrays, Uint8Array, BigUint64Array and BigInt64Array)`,
       );
     }
+    const record = v as Record<string, unknown>;
+    if (this.#capability(record)) return;
     this.#enter(v, depth);
     this.#room(1);
     this.#buf[this.#pos++] = T_OBJ;
-    const record = v as Record<string, unknown>;
     const keys = this.#keys;
     const inner = depth + 1;
     // for-in is faster than Object.keys() here; for a plain object it lists the same keys in the
@@ -388,6 +396,27 @@ export class ValueEncoder {
     this.#room(1);
     this.#buf[this.#pos++] = T_END;
     this.#stack[depth] = undefined;
+  }
+
+  /** Writes `record` as {@link T_CAP} if it has a capability's shape; returns whether it did. */
+  #capability(record: Record<string, unknown>): boolean {
+    const address = record.address, password = record.password;
+    if (
+      typeof address !== "bigint" || typeof password !== "bigint" || address < 0n ||
+      password < 0n || address > U64_MAX || password > U64_MAX
+    ) return false;
+    let i = 0;
+    for (const key in record) {
+      if (i > 1 || key !== (i === 0 ? "address" : "password")) return false;
+      i++;
+    }
+    if (i !== 2) return false;
+    this.#room(17);
+    this.#buf[this.#pos] = T_CAP;
+    this.#view.setBigUint64(this.#pos + 1, address, true);
+    this.#view.setBigUint64(this.#pos + 9, password, true);
+    this.#pos += 17;
+    return true;
   }
 
   #big64s(v: BigUint64Array | BigInt64Array): void {
@@ -642,6 +671,12 @@ export class ValueDecoder {
       case T_BIGU64S:
       case T_BIGI64S:
         return this.#big64s(this.#length32(), tag === T_BIGI64S);
+      case T_CAP: {
+        this.#need(16, "a capability");
+        const view = this.#view, at = this.#pos;
+        this.#pos += 16;
+        return { address: view.getBigUint64(at, true), password: view.getBigUint64(at + 8, true) };
+      }
       default:
         throw new TypeError(
           `Cannot decode: unknown tag 0x${tag.toString(16)} at offset ${this.#pos - 1}`,

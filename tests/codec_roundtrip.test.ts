@@ -239,3 +239,48 @@ Deno.test("a getter that encodes while encoding does not corrupt the outer messa
   };
   assertEquals(roundTrip(outer), { nested: { x: 1 }, after: "ok" });
 });
+
+Deno.test("capabilities travel in 17 bytes and come back as plain { address, password }", () => {
+  const cap = { address: 0x1234_0000_0000_1000n, password: (1n << 64n) - 1n };
+  const bytes = encodeValue(cap);
+  assertEquals(bytes.length, 17);
+  assertEquals(bytes[0], 0x92);
+  const back = decodeValue(bytes) as Record<string, unknown>;
+  assertEquals(back, cap);
+  assertEquals(Object.keys(back), ["address", "password"]);
+  assertEquals(Object.getPrototypeOf(back), Object.prototype);
+  // Inside other values too, and twice in one message.
+  const call = [cap, { blocks: [1n], addr: 0x5000n, buffer: cap }];
+  assertEquals(decodeValue(encodeValue(call)), call);
+});
+
+Deno.test("objects that only look like capabilities keep their exact shape", () => {
+  const lookalikes: Record<string, unknown>[] = [
+    { password: 2n, address: 1n }, // other key order
+    { address: 1n, password: 2n, extra: 3 },
+    { address: 1n, password: 2 }, // a number, not a bigint
+    { address: -1n, password: 2n },
+    { address: 1n },
+    {},
+  ];
+  for (const value of lookalikes) {
+    const bytes = encodeValue(value);
+    assert(bytes[0] !== 0x92, `${Object.keys(value)} must not be encoded as a capability`);
+    const back = decodeValue(bytes) as Record<string, unknown>;
+    assertEquals(back, value);
+    assertEquals(Object.keys(back), Object.keys(value));
+  }
+});
+
+Deno.test("a truncated capability is a RangeError", () => {
+  const bytes = encodeValue({ address: 1n, password: 2n });
+  for (let n = 1; n < bytes.length; n++) {
+    let error: unknown;
+    try {
+      decodeValue(bytes.subarray(0, n));
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof RangeError, `cut at ${n}: ${error}`);
+  }
+});
