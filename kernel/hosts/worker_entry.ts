@@ -40,7 +40,7 @@ import {
 
 /** How long the driver's thread polls for a message the kernel owes it, in µs. */
 const WORKER_SPIN_MICROS = 100;
-/** How long it polls after the last message otherwise (an interrupt or a call may well come soon), in µs. */
+/** How long it polls after the last message otherwise (an interrupt or a call may follow), in µs. */
 const WORKER_IDLE_SPIN_MICROS = 50;
 /** How long it then blocks in Atomics.wait before it sleeps in the event loop, in µs. */
 const WORKER_BLOCK_MICROS = 2000;
