@@ -16,6 +16,7 @@ import { boot } from "../kernel/boot.ts";
 import type { Capability } from "../idl/types.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { holdsSectors, SECTOR } from "./disk.ts";
+import { quantile } from "./stats.ts";
 
 /** Where the driver runs: `kernel` is the in-kernel baseline, `worker` the user-level driver. */
 export type Host = "kernel" | "worker";
@@ -238,11 +239,6 @@ export function copyFor(
     copies += batch;
   }
   return copies;
-}
-
-/** The `q` quantile of sorted `values` (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 /** The order of the series in round `round` at size index `i`: rotated, so each runs first. */

@@ -1041,8 +1041,7 @@ export class Endpoint {
     // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
     // the peer could wait for a message that sits behind our block.
     await nextTask();
-    if (reader.hasData) return true;
-    return !this.#stopped && reader.waitSync(this.#blockMs);
+    return reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
   }
 
   #schedulePublish(): void {
