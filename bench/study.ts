@@ -54,7 +54,7 @@ export interface Trial {
   readonly ops: number;
   readonly bytes: number;
   readonly wallMs: number;
-  /** Process CPU time over the trial, user + system, in µs. */
+  /** Process CPU time over the trial and the settling pause after it, user + system, in µs. */
   readonly cpuUs: number;
   /**
    * Request latency in this trial (from the client's call to its completion), median and 99th
@@ -241,6 +241,12 @@ export function copyFor(
   return copies;
 }
 
+/**
+ * Pause after each trial, in ms: longer than the worker host's poll after its last message
+ * (5 ms, `kernel/hosts/worker_host.ts`), so a trial's CPU time includes that poll.
+ */
+export const SETTLE_MS = 12;
+
 /** The order of the series in round `round` at size index `i`: rotated, so each runs first. */
 export function seriesOrder(round: number, i: number): Series[] {
   const all: Series[] = ["kernel", "worker", "copy"];
@@ -292,6 +298,9 @@ export async function runStudy(
         ? copyFor(source, destination, size, ms, config.minRequests)
         : await rigs.get(series)!.read(size, ms, config.minRequests, latencies);
       const wallMs = performance.now() - t0;
+      // The worker host's threads poll for a while after the last message: wait until they
+      // sleep, so that their polling is charged to this trial and does not run into the next.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const cpu = process.cpuUsage(cpu0);
       const trial = { series, size, ops, bytes: ops * size, wallMs, cpuUs: cpu.user + cpu.system };
       if (latencies.length === 0) return trial;

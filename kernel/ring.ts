@@ -69,6 +69,13 @@ const WATCHDOG_MS = 100;
 const POLL_SLICE_MICROS = 2;
 
 /**
+ * While it polls with no answer due, the loop yields to the event loop this often, in ms: the
+ * thread's timers, I/O and other endpoints then wait at most this long for a poll that may be
+ * for nothing.
+ */
+const IDLE_YIELD_MS = 0.25;
+
+/**
  * Creates the shared memory of one ring with `capacityBytes` of data space (a power of two,
  * 4 KiB to 1 GiB). Hand it to a {@link RingWriter} on one side and a {@link RingReader} on the
  * other; it can be posted to a worker.
@@ -740,6 +747,75 @@ export function createChannel(capacityBytes = 65536): Channel {
   return { toWorker: createRing(capacityBytes), toKernel: createRing(capacityBytes) };
 }
 
+/**
+ * Limits how many threads of a process poll for long at once. Polling pays only while each
+ * polling thread has a CPU of its own: with more pollers than CPUs, every poller loses scheduler
+ * slices to the others and a message waits milliseconds (plugging a USB device, which keeps the
+ * kernel, the host controller driver and the USB core busy at once, took 130-180 ms instead of
+ * 10-40 ms on a 2-vCPU VM). A thread holds a *token* while it polls past the short poll and gives
+ * it back before it blocks or sleeps; `owner` marks that this thread holds one, so that whoever
+ * stops the thread can give its token back too ({@link PollGate.reclaim}).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PollGate } from "./ring.ts";
+ * const tokens = PollGate.createTokens();
+ * const a = new PollGate(tokens, 1, new Int32Array(new SharedArrayBuffer(4)));
+ * const b = new PollGate(tokens, 1, new Int32Array(new SharedArrayBuffer(4)));
+ * assertEquals([a.tryAcquire(), b.tryAcquire()], [true, false]);
+ * a.release();
+ * assertEquals(b.tryAcquire(), true);
+ * ```
+ */
+export class PollGate {
+  #tokens: Int32Array;
+  #limit: number;
+  #owner: Int32Array;
+
+  /** The shared count of tokens out: one per process, handed to every gate. */
+  static createTokens(): SharedArrayBuffer {
+    return new SharedArrayBuffer(4);
+  }
+
+  /**
+   * A gate over `tokens` that lets `limit` holders poll at once; `owner[0]` is 1 while this
+   * thread holds a token.
+   */
+  constructor(tokens: SharedArrayBuffer, limit: number, owner: Int32Array) {
+    this.#tokens = new Int32Array(tokens, 0, 1);
+    this.#limit = limit;
+    this.#owner = owner;
+  }
+
+  /** Whether this thread holds a token. */
+  get holding(): boolean {
+    return Atomics.load(this.#owner, 0) === 1;
+  }
+
+  /** Takes a token if one is free (or keeps the one it holds); returns whether it holds one. */
+  tryAcquire(): boolean {
+    if (this.holding) return true;
+    for (;;) {
+      const out = Atomics.load(this.#tokens, 0);
+      if (out >= this.#limit) return false;
+      if (Atomics.compareExchange(this.#tokens, 0, out, out + 1) === out) break;
+    }
+    Atomics.store(this.#owner, 0, 1);
+    return true;
+  }
+
+  /** Gives the token back, if this thread holds one. */
+  release(): void {
+    PollGate.reclaim(this.#tokens.buffer as SharedArrayBuffer, this.#owner);
+  }
+
+  /** Gives back the token of the thread whose `owner` word this is (from any thread). */
+  static reclaim(tokens: SharedArrayBuffer, owner: Int32Array): void {
+    if (Atomics.exchange(owner, 0, 0) === 1) Atomics.sub(new Int32Array(tokens, 0, 1), 0, 1);
+  }
+}
+
 /** Options of an {@link Endpoint}. */
 export interface EndpointOptions {
   /**
@@ -767,27 +843,32 @@ export interface EndpointOptions {
    * always expected.
    */
   expecting?: () => boolean;
+  /**
+   * If given, the loop polls past `shortPollMicros` only while it holds one of the gate's tokens
+   * (see {@link PollGate}), and gives the token back before it blocks or sleeps.
+   */
+  pollGate?: PollGate;
+  /** How long the loop polls without a token of `pollGate`, in µs (default 50). */
+  shortPollMicros?: number;
   /** Most messages handled before the loop gives space back and looks around (default 256). */
   maxBatch?: number;
   /**
-   * Sends staged before they are published without waiting for the end of the batch or of the
-   * microtask checkpoint (default 32): keeps the peer busy during long bursts.
+   * Longest stretch of continuous work or polling before yielding to the event loop, in ms
+   * (default 4): timers, I/O and the other endpoints of the thread run meanwhile.
    */
-  publishEvery?: number;
-  /** Longest stretch of continuous work before yielding to the event loop, in ms (default 4). */
   yieldMs?: number;
 }
 
 /**
  * One side of a {@link Channel}: writes one ring, reads the other. `send` never blocks and never
  * loses a message: when the ring is full it queues locally (encoded, in order) and flushes as the
- * peer consumes. `start` runs the receive loop: it drains in batches, publishes what the handler
- * sent with one atomic store (after each message: the peer starts on it while the rest of the
- * batch is handled), lets the continuations of what it handled run, then waits adaptively: polls
- * (between microtasks) for up to `spinMicros` while a message is `expecting` (until
- * `idleSpinMicros` after the last message otherwise), then blocks in `Atomics.wait` for up to `blockMicros` (0 on the kernel's
- * side), then sleeps in `Atomics.waitAsync` (yielding to the event loop). Every few milliseconds
- * of continuous traffic it yields anyway.
+ * peer consumes; each send is published at once (one atomic store; a futex wake only if the peer
+ * sleeps), so the peer starts on it while we go on. `start` runs the receive loop: it drains in
+ * batches, lets the continuations of what it handled run, then waits adaptively: polls (between
+ * microtasks) for up to `spinMicros` while a message is `expecting` (until `idleSpinMicros` after
+ * the last message otherwise), then blocks in `Atomics.wait` for up to `blockMicros` (0 on the
+ * kernel's side), then sleeps in `Atomics.waitAsync`. Every `yieldMs` of continuous traffic or
+ * polling it yields to the event loop.
  *
  * @example
  * ```ts
@@ -815,17 +896,16 @@ export class Endpoint {
   #expecting: (() => boolean) | undefined;
   #maxBatch: number;
   #yieldMs: number;
+  #gate: PollGate | undefined;
+  #shortPoll: number;
   /** Messages (encoded) waiting for ring space. */
   #backlog = new Backlog();
   #flushedWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #flushing = false;
   /** Why queued messages could not be flushed (a corrupted ring); thrown by later sends. */
   #error: unknown = undefined;
-  #publishScheduled = false;
-  /** Messages staged since the last publish. */
-  #staged = 0;
-  #publishEvery: number;
-  #inLoop = false;
+  /** When the loop last yielded to the event loop (`performance.now()`). */
+  #lastYield = 0;
   #running = false;
   #stopped = false;
 
@@ -843,8 +923,9 @@ export class Endpoint {
     this.#blockMs = Math.max(0, options.blockMicros ?? 0) / 1000;
     this.#expecting = options.expecting;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 256);
-    this.#publishEvery = Math.max(1, options.publishEvery ?? 32);
     this.#yieldMs = options.yieldMs ?? 4;
+    this.#gate = options.pollGate;
+    this.#shortPoll = Math.max(0, options.shortPollMicros ?? 50) / 1000;
   }
 
   /** Messages queued locally because the ring was full. */
@@ -855,8 +936,9 @@ export class Endpoint {
   /**
    * Sends `message` (anything `codec.ts` carries). Throws `TypeError` at once for a value the
    * codec refuses, `RangeError` for one larger than half the ring or when the peer has
-   * corrupted the ring. Outside the receive loop, sends are published together at the end of the
-   * current microtask checkpoint; inside it, after the batch.
+   * corrupted the ring. The message is published at once: batching publishes saved nothing
+   * measurable, and a call held back to the end of a microtask checkpoint cost its round trip
+   * several microseconds.
    *
    * @example
    * ```ts
@@ -869,11 +951,10 @@ export class Endpoint {
     if (this.#error !== undefined) throw this.#error;
     if (this.#backlog.size === 0) {
       if (this.#writer.stageValue(message)) {
-        if (++this.#staged >= this.#publishEvery) this.#publish();
-        else this.#schedulePublish();
+        this.#writer.publish();
         return;
       }
-      this.#publish();
+      this.#writer.publish();
       this.#backlog.push(message);
       this.#flush().catch((error) => {
         this.#error = error;
@@ -904,9 +985,9 @@ export class Endpoint {
     return new Promise((resolve, reject) => this.#flushedWaiters.push({ resolve, reject }));
   }
 
-  /** Publishes staged messages now instead of at the next microtask checkpoint. */
+  /** Publishes anything staged (sends publish at once; kept for callers that must be sure). */
   flush(): void {
-    this.#publish();
+    this.#writer.publish();
   }
 
   /**
@@ -947,29 +1028,18 @@ export class Endpoint {
         yielder.port2.postMessage(null);
       });
     const reader = this.#reader;
-    const writer = this.#writer;
     const deliver = (message: unknown): boolean => {
       handler(message);
-      // Publish what this message's handler sent at once, so that the peer can start on it while
-      // we handle the rest of the batch (only the first publish of a batch can cost a wake-up).
-      if (writer.hasStaged) this.#publish();
       return !this.#stopped;
     };
     try {
-      let lastYield = performance.now();
+      this.#lastYield = performance.now();
       while (!this.#stopped) {
-        this.#inLoop = true;
-        let handled: number;
-        try {
-          handled = reader.drainValues(deliver, this.#maxBatch);
-        } finally {
-          this.#inLoop = false;
-          this.#publish();
-        }
+        const handled = reader.drainValues(deliver, this.#maxBatch);
         if (this.#stopped) break;
-        if (performance.now() - lastYield >= this.#yieldMs) {
+        if (performance.now() - this.#lastYield >= this.#yieldMs) {
           await nextTask();
-          lastYield = performance.now();
+          this.#lastYield = performance.now();
           continue;
         }
         if (handled > 0 && reader.hasData) {
@@ -980,10 +1050,11 @@ export class Endpoint {
         if (await this.#waitBriefly(handled > 0, nextTask)) continue;
         if (this.#stopped) break;
         await reader.waitAsync(0);
-        lastYield = performance.now();
+        this.#lastYield = performance.now();
       }
     } finally {
       this.#running = false;
+      this.#gate?.release();
       clearInterval(keepAlive);
       yielder.port1.close();
       yielder.port2.close();
@@ -1023,39 +1094,37 @@ export class Endpoint {
     if (handled) this.#lastActive = begin;
     const dueUntil = begin + this.#spinMax / 1000;
     const lingerUntil = this.#lastActive + this.#idleMax / 1000;
+    // Past the short poll, only with a token of the gate.
+    let limit = this.#gate === undefined ? Infinity : begin + this.#shortPoll;
     // Between looks microtasks run: the continuations of what was just handled run and send
     // (and may make an answer due). While one is due, or shortly after the last message, spin in
     // short slices.
     for (let turns = handled ? 16 : 0;;) {
       await null;
       if (reader.hasData) return true;
-      const until = expecting === undefined || expecting()
-        ? Math.max(dueUntil, lingerUntil)
-        : lingerUntil;
+      const due = expecting === undefined || expecting();
+      const until = due ? Math.max(dueUntil, lingerUntil) : lingerUntil;
       if (until > begin) {
         if (reader.spin(POLL_SLICE_MICROS)) return true;
-        if (this.#stopped || performance.now() >= until) break;
+        const now = performance.now();
+        if (this.#stopped || now >= until) break;
+        if (now >= limit) {
+          if (!this.#gate!.tryAcquire()) break;
+          limit = Infinity;
+        }
+        if (now - this.#lastYield >= (due ? this.#yieldMs : IDLE_YIELD_MS)) {
+          // A long poll must not starve timers, I/O or the thread's other endpoints.
+          await nextTask();
+          this.#lastYield = performance.now();
+        }
       } else if (--turns < 0) break;
     }
+    this.#gate?.release();
     if (this.#blockMs <= 0 || this.#stopped) return false;
     // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
     // the peer could wait for a message that sits behind our block.
     await nextTask();
     return reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
-  }
-
-  #schedulePublish(): void {
-    if (this.#inLoop || this.#publishScheduled) return;
-    this.#publishScheduled = true;
-    queueMicrotask(() => {
-      this.#publishScheduled = false;
-      this.#publish();
-    });
-  }
-
-  #publish(): void {
-    this.#staged = 0;
-    this.#writer.publish();
   }
 
   /** Moves queued messages into the ring as space frees, in order. */

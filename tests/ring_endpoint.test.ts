@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { type Channel, createChannel, Endpoint } from "../kernel/ring.ts";
+import process from "node:process";
+import { type Channel, createChannel, Endpoint, PollGate } from "../kernel/ring.ts";
 
 // Both ends live in this thread here, so spinning could never see the peer: spinMicros 0.
 const options = { spinMicros: 0 };
@@ -195,4 +196,59 @@ Deno.test("a peer that corrupts the ring makes flushed() and later sends fail", 
   Atomics.notify(header, 64);
   await assertRejects(() => within(2000, waiting), RangeError, "Ring corrupted");
   assertThrows(() => kernel.send("more"), RangeError, "Ring corrupted");
+});
+
+Deno.test("poll tokens: at most `limit` holders, and a stopped holder's token is reclaimed once", () => {
+  const tokens = PollGate.createTokens();
+  const out = () => new Int32Array(tokens)[0];
+  const owners = [0, 1, 2].map(() => new Int32Array(new SharedArrayBuffer(4)));
+  const gates = owners.map((owner) => new PollGate(tokens, 2, owner));
+  assertEquals(gates.map((g) => g.tryAcquire()), [true, true, false]);
+  assertEquals(gates[0]!.tryAcquire(), true, "a holder keeps its token");
+  assertEquals(out(), 2);
+  // The thread of gate 1 is killed while it holds its token: its host reclaims it, once.
+  PollGate.reclaim(tokens, owners[1]!);
+  PollGate.reclaim(tokens, owners[1]!);
+  gates[1]!.release();
+  assertEquals(out(), 1);
+  assertEquals(gates[2]!.tryAcquire(), true);
+  gates[0]!.release();
+  gates[2]!.release();
+  assertEquals(out(), 0);
+  assertEquals(gates.map((g) => g.holding), [false, false, false]);
+});
+
+Deno.test("an endpoint without a poll token polls briefly and gives back the token it held", async () => {
+  const channel = createChannel(4096);
+  const tokens = PollGate.createTokens();
+  const held = new PollGate(tokens, 1, new Int32Array(new SharedArrayBuffer(4)));
+  assert(held.tryAcquire());
+  const owner = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Endpoint(channel, "worker", {
+    spinMicros: 1_000_000,
+    idleSpinMicros: 1_000_000,
+    pollGate: new PollGate(tokens, 1, owner),
+    shortPollMicros: 50,
+  });
+  const got: unknown[] = [];
+  const loop = worker.start((m) => got.push(m));
+  const kernel = new Endpoint(channel, "kernel");
+  kernel.send("first");
+  // With no token it cannot poll for a second: it sleeps (the process stays almost idle), and
+  // still gets the next message.
+  await new Promise((r) => setTimeout(r, 5));
+  const cpu = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 40));
+  const used = process.cpuUsage(cpu);
+  assert(used.user + used.system < 20_000, `polled without a token: ${used.user} µs of CPU`);
+  assertEquals(owner[0], 0);
+  held.release();
+  kernel.send("second");
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(got, ["first", "second"]);
+  assertEquals(owner[0], 1, "now it holds the free token while it polls");
+  worker.stop();
+  await loop;
+  assertEquals(owner[0], 0, "and gives it back when it stops");
+  assertEquals(new Int32Array(tokens)[0], 0);
 });

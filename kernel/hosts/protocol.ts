@@ -20,6 +20,8 @@ export const SYNC_APPLIED = 0;
 export const SYNC_READ_SEQ = 1;
 /** Index of the value of that read. */
 export const SYNC_READ_VALUE = 2;
+/** 1 while the driver's thread holds a token to poll for long (see `PollGate` in ring.ts). */
+export const SYNC_POLLING = 3;
 /** Words in the sync buffer. */
 export const SYNC_WORDS = 4;
 
@@ -38,6 +40,9 @@ export interface InitMessage {
   readonly label: string;
   readonly channel: Channel;
   readonly sync: SharedArrayBuffer;
+  /** The process's count of poll tokens out, and how many threads may hold one (`PollGate`). */
+  readonly pollTokens: SharedArrayBuffer;
+  readonly pollLimit: number;
   readonly windows: readonly WindowInit[];
   readonly lines: readonly number[];
   readonly device: DeviceInfo;

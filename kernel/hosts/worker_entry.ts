@@ -23,7 +23,7 @@ import type {
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
-import { Endpoint } from "../ring.ts";
+import { Endpoint, PollGate } from "../ring.ts";
 import {
   ACK_ENTRY,
   type AllocReply,
@@ -31,6 +31,7 @@ import {
   type RequestOp,
   SELF,
   SYNC_APPLIED,
+  SYNC_POLLING,
   SYNC_READ_SEQ,
   SYNC_READ_VALUE,
   type ToKernel,
@@ -38,10 +39,19 @@ import {
   writeEntry,
 } from "./protocol.ts";
 
-/** How long the driver's thread polls for a message the kernel owes it, in µs. */
-const WORKER_SPIN_MICROS = 100;
-/** How long it polls after the last message otherwise (an interrupt or a call may follow), in µs. */
-const WORKER_IDLE_SPIN_MICROS = 50;
+/**
+ * How long the driver's thread polls for a message the kernel owes it, and after the last message
+ * otherwise (an interrupt or a call may follow), in µs: long enough that a stream of requests
+ * never puts it to sleep (see `KERNEL_SPIN_MICROS` in worker_host.ts for the measurements).
+ */
+const WORKER_SPIN_MICROS = 5000;
+/** See {@link WORKER_SPIN_MICROS}. */
+const WORKER_IDLE_SPIN_MICROS = 5000;
+/**
+ * How long it polls without a poll token (other driver threads hold them all), in µs: then it
+ * blocks, and wakes within tens of µs of the kernel's next message when a CPU is free.
+ */
+const WORKER_SHORT_POLL_MICROS = 50;
 /** How long it then blocks in Atomics.wait before it sleeps in the event loop, in µs. */
 const WORKER_BLOCK_MICROS = 2000;
 
@@ -166,6 +176,12 @@ function start(init: InitMessage): void {
     expecting: () => replies.size > 0 || allocs.size > 0 || callsRunning > 0,
     maxBatch: 1,
     blockMicros: WORKER_BLOCK_MICROS,
+    pollGate: new PollGate(
+      init.pollTokens,
+      init.pollLimit,
+      new Int32Array(init.sync, SYNC_POLLING * 4, 1),
+    ),
+    shortPollMicros: WORKER_SHORT_POLL_MICROS,
   });
   let posted = 0;
   let readSeq = 0;
