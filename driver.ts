@@ -139,6 +139,13 @@ export interface DriverContext {
   readonly bus: DriverBus;
   /** Invokes a method on another component by capability (for instance a client's notify). */
   invoke(cap: Capability, method: string, args?: readonly unknown[]): Promise<unknown>;
+  /**
+   * Invokes a method without waiting for it (a send-only invocation): no result comes back, and
+   * a failure is logged for the instance in the kernel's event log. For notifications nobody
+   * awaits, such as a completion to a client: on the worker host it is one message instead of a
+   * request and its reply.
+   */
+  post(cap: Capability, method: string, args?: readonly unknown[]): void;
   /** A line for the kernel's event log. */
   log(message: string): void;
 }

@@ -275,6 +275,17 @@ export class DriverServices {
     return this.kernel.invoke(cap, method, args);
   }
 
+  /** Invokes another component and does not wait: a failure goes to the event log. */
+  post(cap: Capability, method: string, args: readonly unknown[]): void {
+    let result: Promise<unknown>;
+    try {
+      result = this.kernel.invoke(cap, method, args);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.catch((error) => this.log(`${method} (posted) failed: ${(error as Error).message}`));
+  }
+
   /** Records a denied access of this instance (a sandbox refusal, a foreign line, ...). */
   denied(what: string): void {
     this.counters.denied++;

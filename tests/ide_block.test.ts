@@ -230,3 +230,27 @@ Deno.test("a merged command that fails is retried request by request, each with 
     assertEquals(model.stats.dmaFaults - faults, 2);
   }, 1);
 });
+
+for (const host of ["kernel", "worker"] as const) {
+  Deno.test(`a completion posted to a forged notify capability is logged, not lost (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const { capability } = kernel.allocate(512, "buffer");
+      const forged = { address: disk.notify.address, password: disk.notify.password ^ 1n };
+      // The call itself is fine; the driver's send-only completion then fails in the kernel.
+      await kernel.invoke(disk.device, "IBlock.read", [forged, {
+        blocks: [3n],
+        addr: capability.address,
+        buffer: capability,
+      }]);
+      let logged: string[] = [];
+      for (let i = 0; i < 200 && logged.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+        logged = kernel.events.recent({ source: "ide0" }).map((e) => e.message)
+          .filter((m) => m.includes("INotify.complete (posted) failed"));
+      }
+      assertEquals(logged.length, 1, "one logged failure");
+      // And the driver goes on serving.
+      assertEquals((await disk.read(3n, 1)).length, 512);
+    });
+  });
+}

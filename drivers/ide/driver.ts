@@ -169,9 +169,8 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       // The unmap goes first on the ring; the notify need not wait for its reply. The mapping
       // may not be confirmed yet (the device can finish before the map's answer reaches us).
       void request.mapping?.then((address) => ctx.dma.unmap(address)).catch(() => {});
-      ctx.invoke(request.notify, "INotify.complete", [request.id, status]).catch((e) =>
-        ctx.log(`notify of request ${request.id} failed: ${(e as Error).message}`)
-      );
+      // Nobody waits for the notification's result: a send-only invocation (a failure is logged).
+      ctx.post(request.notify, "INotify.complete", [request.id, status]);
     }
   }
 

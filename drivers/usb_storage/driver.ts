@@ -215,7 +215,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
   function complete(r: Request, status: number): void {
     if (r.done) return;
     r.done = true;
-    ctx.invoke(r.notify, "INotify.complete", [r.id, status]).catch(() => {});
+    ctx.post(r.notify, "INotify.complete", [r.id, status]);
   }
 
   function submit(op: "read" | "write", notify: Capability, data: BlockSeq): number {

@@ -172,6 +172,7 @@ function makeContext(
       remove: (name) => settle(() => services.withdraw(name)),
     },
     invoke: (cap, method, args) => services.invoke(cap, method, args ?? []),
+    post: (cap, method, args) => services.post(cap, method, args ?? []),
     log: (message) => services.log(message),
   };
 }

@@ -82,6 +82,9 @@ export type RequestOp =
   | "bus_add"
   | "bus_remove";
 
+/** The id of a request that wants no reply (`DriverContext.post`); real ids count from 1. */
+export const POSTED = 0;
+
 /** The object id of the driver instance itself (objects it creates count from 1). */
 export const SELF = 0;
 

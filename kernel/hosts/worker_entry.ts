@@ -28,6 +28,7 @@ import {
   ACK_ENTRY,
   type AllocReply,
   type InitMessage,
+  POSTED,
   type RequestOp,
   SELF,
   SYNC_APPLIED,
@@ -328,6 +329,8 @@ function start(init: InitMessage): void {
       remove: (name) => request("bus_remove", [name]).then(() => {}),
     },
     invoke: (cap, method, args) => request("invoke", [cap, method, args ?? []]),
+    post: (cap, method, args) =>
+      send({ t: "req", id: POSTED, op: "invoke", a: [cap, method, args ?? []] }),
     log: (msg) => send({ t: "log", msg }),
   };
 

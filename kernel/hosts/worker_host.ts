@@ -19,6 +19,7 @@ import {
   ACK_ENTRY,
   type AllocReply,
   type InitMessage,
+  POSTED,
   SELF,
   SYNC_APPLIED,
   SYNC_POLLING,
@@ -367,7 +368,11 @@ export class WorkerHost implements DriverHost {
     };
     switch (op) {
       case "invoke":
-        this.#reply(id, services.invoke(a[0] as Capability, a[1] as string, a[2] as unknown[]));
+        if (id === POSTED) services.post(a[0] as Capability, a[1] as string, a[2] as unknown[]);
+        else {this.#reply(
+            id,
+            services.invoke(a[0] as Capability, a[1] as string, a[2] as unknown[]),
+          );}
         return;
       case "map": {
         const range: { address?: bigint; length?: number } = {};
