@@ -83,6 +83,15 @@ async function main(argv: string[]): Promise<number> {
   const data = args.data ?? "./.mungi";
   const benchDir = join(data, "bench");
   const out = args.out ?? benchDir;
+  for (const [flag, dir] of [["--data", data], ["--out", out]]) {
+    // Found out before a run of minutes, not when its results are written.
+    if ((await Deno.permissions.query({ name: "write", path: dir })).state !== "granted") {
+      throw new TypeError(
+        `Cannot write to ${flag} ${dir}: this task may write only under ./.mungi ` +
+          `(run bench/main.ts with --allow-write=${dir} to write elsewhere)`,
+      );
+    }
+  }
   const imageMib = positiveInt("image-mib", args["image-mib"], 64);
   const imageBytes = imageMib << 20;
   const image = join(benchDir, "disk.img");
