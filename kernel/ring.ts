@@ -807,13 +807,18 @@ export class PollGate {
 
   /** Gives the token back, if this thread holds one. */
   release(): void {
-    PollGate.reclaim(this.#tokens.buffer as SharedArrayBuffer, this.#owner);
+    giveBack(this.#tokens, this.#owner);
   }
 
   /** Gives back the token of the thread whose `owner` word this is (from any thread). */
   static reclaim(tokens: SharedArrayBuffer, owner: Int32Array): void {
-    if (Atomics.exchange(owner, 0, 0) === 1) Atomics.sub(new Int32Array(tokens, 0, 1), 0, 1);
+    giveBack(new Int32Array(tokens, 0, 1), owner);
   }
+}
+
+/** Clears `owner` and, if it held a token, returns it to `tokens` (whoever clears it first). */
+function giveBack(tokens: Int32Array, owner: Int32Array): void {
+  if (Atomics.exchange(owner, 0, 0) === 1) Atomics.sub(tokens, 0, 1);
 }
 
 /** Options of an {@link Endpoint}. */
@@ -950,10 +955,7 @@ export class Endpoint {
   send(message: unknown): void {
     if (this.#error !== undefined) throw this.#error;
     if (this.#backlog.size === 0) {
-      if (this.#writer.stageValue(message)) {
-        this.#writer.publish();
-        return;
-      }
+      if (this.#writer.writeValue(message)) return;
       this.#writer.publish();
       this.#backlog.push(message);
       this.#flush().catch((error) => {
