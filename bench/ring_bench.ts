@@ -11,7 +11,14 @@
  * @module
  */
 
-import { type Channel, createChannel, Endpoint } from "../kernel/ring.ts";
+import {
+  type Channel,
+  createChannel,
+  Endpoint,
+  type MessageCodec,
+  VALUE_CODEC,
+} from "../kernel/ring.ts";
+import { WIRE_CODEC } from "../kernel/hosts/wire.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROUND_TRIPS = quick ? 5_000 : 20_000;
@@ -203,6 +210,49 @@ function printTable(rows: Row[]): void {
   for (const row of body) console.log(line(row));
 }
 
+/** The ring messages of one 512 B read on the worker host (`kernel/hosts/protocol.ts`). */
+const CAP = { address: 0x1234_5678_9abc_def0n, password: 0xfedc_ba98_7654_3210n };
+const READ_MESSAGES: unknown[] = [
+  {
+    t: "call",
+    id: 9,
+    o: 0,
+    i: "IBlock",
+    m: "read",
+    a: [CAP, { blocks: [5n], addr: 0x1000n, buffer: CAP }],
+  },
+  { t: "req", id: 4, op: "map", a: [CAP, true, 0x1000n, 512], g: true },
+  { t: "reply", id: 4, ok: true, v: 0x4000_0000n },
+  { t: "mmio_wb", b: Array.from({ length: 26 }, (_, i) => i * 0x0101), g: 4 },
+  { t: "irq", line: 14 },
+  { t: "result", id: 9, ok: true, v: 9 },
+  { t: "mmio_wb", b: [0x0201_0002, 6, 0x7f00_0000, 14] },
+  { t: "req", id: 0, op: "invoke", a: [CAP, "INotify.complete", [9, 0]] },
+  { t: "req", id: 5, op: "unmap", a: [0x4000_0000n] },
+  { t: "reply", id: 5, ok: true, v: undefined },
+];
+
+/** Encodes and decodes the messages of one read, `n` times: µs per read. */
+function codecCost(test: string, codec: MessageCodec, n: number): Row {
+  const encoder = codec.encoder(4096);
+  const decoder = codec.decoder();
+  const target = new Uint8Array(4096);
+  const once = () => {
+    for (const message of READ_MESSAGES) {
+      const length = encoder.encodeRange(message, target, 0, target.length);
+      decoder.decode(target, 0, length);
+    }
+  };
+  for (let i = 0; i < 2000; i++) once(); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    for (let k = 0; k < 10; k++) once();
+    samples.push((performance.now() - t0) / 10);
+  }
+  return latencyRow(test, samples);
+}
+
 const worker = spawn();
 await control(worker, { t: "hello" }, "hello");
 const rows: Row[] = [];
@@ -215,6 +265,8 @@ rows.push(await postMessageWindow(worker, ECHOES / 4));
 rows.push(await ringWindow(worker, ECHOES));
 rows.push(await ringSink(worker, SINKS));
 worker.terminate();
+rows.push(codecCost("codec: a 512 B read's 10 messages, values", VALUE_CODEC, ROUND_TRIPS / 4));
+rows.push(codecCost("codec: a 512 B read's 10 messages, wire", WIRE_CODEC, ROUND_TRIPS / 4));
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} CPUs`,
 );

@@ -573,6 +573,7 @@ export class ValueDecoder {
   #buf: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(this.#buf.buffer);
   #pos = 0;
+  #start = 0;
   #end = 0;
   #keys: string[] = new Array<string>(KEY_CACHE_SIZE).fill("");
   #units = new Uint16Array(HAND_UTF8);
@@ -588,6 +589,31 @@ export class ValueDecoder {
    * ```
    */
   decode(bytes: Uint8Array, start: number, end: number): unknown {
+    this.begin(bytes, start, end);
+    const value = this.#value(0);
+    this.finish();
+    return value;
+  }
+
+  /**
+   * Opens `bytes[start..end)` for decoding values one after the other with {@link next}; a
+   * protocol with fixed fields around its values reads those itself, at {@link position}.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { ValueDecoder, ValueEncoder } from "./codec.ts";
+   * const bytes = new Uint8Array(8);
+   * const encoder = new ValueEncoder();
+   * const n = encoder.encodeRange("a", bytes, 0, 8);
+   * const m = encoder.encodeRange(7, bytes, n, 8);
+   * const decoder = new ValueDecoder();
+   * decoder.begin(bytes, 0, n + m);
+   * assertEquals([decoder.next(), decoder.next()], ["a", 7]);
+   * decoder.finish(); // throws if bytes were left
+   * ```
+   */
+  begin(bytes: Uint8Array, start: number, end: number): void {
     if (!(start >= 0 && start <= end && end <= bytes.length)) {
       throw new RangeError(
         `Cannot decode range [${start}, ${end}): input has ${bytes.length} bytes`,
@@ -597,17 +623,29 @@ export class ValueDecoder {
       this.#buf = bytes;
       this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
-    this.#pos = start;
+    this.#pos = this.#start = start;
     this.#end = end;
-    const value = this.#value(0);
-    if (this.#pos !== end) {
+  }
+
+  /** Decodes the next value of the range opened by {@link begin}. */
+  next(): unknown {
+    return this.#value(0);
+  }
+
+  /** Where the next value of the open range starts. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** Throws `RangeError` unless the range opened by {@link begin} is consumed exactly. */
+  finish(): void {
+    if (this.#pos !== this.#end) {
       throw new RangeError(
-        `Cannot decode: ${end - this.#pos} unexpected bytes after the value at offset ${
-          this.#pos - start
+        `Cannot decode: ${this.#end - this.#pos} unexpected bytes after the value at offset ${
+          this.#pos - this.#start
         }`,
       );
     }
-    return value;
   }
 
   #need(n: number, what: string): void {

@@ -538,19 +538,28 @@ export class IdeController implements DeviceModel {
     }
   }
 
-  /** Writes every read-back value into the windows; status last, so a poller sees it last. */
+  /**
+   * Writes every read-back value into the windows, status last. Only the two status bytes are
+   * atomic stores: they order the plain stores before them for a driver on another thread (it
+   * reads registers after an atomic load of its own: the interrupt's ring message, the applied
+   * count of its writes), and 13 atomic stores after every register write cost the in-kernel
+   * host 16-23 % of a 512 B request.
+   */
   #publish(): void {
     if (!this.#env) return;
-    const hob = (this.#control & ATA_CONTROL.HOB) !== 0;
-    const cmd = this.#cmd;
-    Atomics.store(cmd, 0, 0);
-    Atomics.store(cmd, 1, this.#error);
-    for (let i = 1; i < 5; i++) Atomics.store(cmd, i + 1, (hob ? this.#prev : this.#cur)[i]!);
-    Atomics.store(cmd, 6, this.#device);
-    Atomics.store(this.#bm, 0, this.#bmCommand);
-    Atomics.store(this.#bm, 1, 0);
-    Atomics.store(this.#bm, 2, this.#bmStatus);
-    Atomics.store(this.#bm, 3, 0);
+    const regs = (this.#control & ATA_CONTROL.HOB) !== 0 ? this.#prev : this.#cur;
+    const cmd = this.#cmd, bm = this.#bm;
+    cmd[0] = 0;
+    cmd[1] = this.#error;
+    cmd[2] = regs[1]!;
+    cmd[3] = regs[2]!;
+    cmd[4] = regs[3]!;
+    cmd[5] = regs[4]!;
+    cmd[6] = this.#device;
+    bm[0] = this.#bmCommand;
+    bm[1] = 0;
+    bm[2] = this.#bmStatus;
+    bm[3] = 0;
     const status = this.#device & ATA_DEVICE.DEV ? 0 : this.#status;
     Atomics.store(this.#ctl, 0, status);
     Atomics.store(cmd, 7, status);

@@ -39,6 +39,7 @@ import {
   type ToWorker,
   writeEntry,
 } from "./protocol.ts";
+import { WIRE_CODEC } from "./wire.ts";
 
 /**
  * How long the driver's thread polls for a message the kernel owes it, and after the last message
@@ -177,6 +178,7 @@ function start(init: InitMessage): void {
     expecting: () => replies.size > 0 || allocs.size > 0 || callsRunning > 0,
     maxBatch: 1,
     blockMicros: WORKER_BLOCK_MICROS,
+    codec: WIRE_CODEC,
     pollGate: new PollGate(
       init.pollTokens,
       init.pollLimit,

@@ -29,6 +29,7 @@ import {
   type ToKernel,
   type ToWorker,
 } from "./protocol.ts";
+import { WIRE_CODEC } from "./wire.ts";
 
 let liveWorkers = 0;
 
@@ -120,6 +121,7 @@ export class WorkerHost implements DriverHost {
       spinMicros: KERNEL_SPIN_MICROS,
       maxBatch: 1,
       idleSpinMicros: KERNEL_LINGER_MICROS,
+      codec: WIRE_CODEC,
       expecting: () => this.#calls.size > 0 || this.#irqOut > 0,
     });
     const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
