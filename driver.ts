@@ -77,6 +77,12 @@ export interface DriverDma {
   /** Removes a mapping made by {@link map}. */
   unmap(address: bigint): Promise<void>;
   /**
+   * Removes a mapping like {@link unmap} without waiting for the kernel's answer (a send-only
+   * request, like {@link DriverContext.post}): for a completion, where nothing follows from the
+   * outcome. A failure (no such mapping) is logged on the instance.
+   */
+  release(address: bigint): void;
+  /**
    * Allocates memory the driver and its device share (descriptor tables, command blocks), mapped
    * into the device's domain for reading and writing. The bytes are shared memory: what the
    * driver writes, the device sees.

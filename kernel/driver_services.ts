@@ -270,6 +270,15 @@ export class DriverServices {
     return { address: mem.address, bytes: mem.bytes, buffer: mem.buffer };
   }
 
+  /** Unmaps without answering (`DriverDma.release`): a failure goes to the event log. */
+  releaseDma(address: bigint): void {
+    try {
+      this.unmapDma(address);
+    } catch (error) {
+      this.log(`unmap (posted) failed: ${(error as Error).message}`);
+    }
+  }
+
   /** Invokes another component on the driver's behalf. */
   invoke(cap: Capability, method: string, args: readonly unknown[]): Promise<unknown> {
     return this.kernel.invoke(cap, method, args);

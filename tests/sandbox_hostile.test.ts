@@ -176,3 +176,13 @@ Deno.test("a driver is handed its own device's register windows and no others", 
     assertEquals(await probeCall(kernel, "probe13", "IProbe.attempt"), "only its own");
   });
 });
+
+Deno.test("a driver that releases a mapping it never made is logged; unmap says so", async () => {
+  await withHostile(14, async (kernel) => {
+    // The awaited unmap fails with an error; it went on the ring after the send-only release,
+    // so by now the kernel has logged the release's failure too.
+    assertEquals(await probeCall(kernel, "probe14", "IProbe.attempt"), "RangeError");
+    const logged = kernel.events.recent({ source: "probe14" }).map((e) => e.message);
+    assert(logged.some((m) => /unmap \(posted\) failed: Cannot unmap/.test(m)), logged.join("\n"));
+  });
+});

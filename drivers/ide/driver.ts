@@ -166,9 +166,9 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     // The next command first, so the device works while the kernel handles the rest.
     pump();
     for (const request of requests) {
-      // The unmap goes first on the ring; the notify need not wait for its reply. The mapping
-      // may not be confirmed yet (the device can finish before the map's answer reaches us).
-      void request.mapping?.then((address) => ctx.dma.unmap(address)).catch(() => {});
+      // Nobody waits for the unmap either (a failure is logged). The mapping may not be
+      // confirmed yet (the device can finish before the map's answer reaches us).
+      void request.mapping?.then((address) => ctx.dma.release(address), () => {});
       // Nobody waits for the notification's result: a send-only invocation (a failure is logged).
       ctx.post(request.notify, "INotify.complete", [request.id, status]);
     }

@@ -138,6 +138,7 @@ function makeContext(
           return Promise.reject(e);
         }
       },
+      release: (address) => services.releaseDma(address),
       allocate: (size) => {
         try {
           const m = services.allocateDma(size);

@@ -293,6 +293,7 @@ function start(init: InitMessage): void {
         );
       },
       unmap: (address) => request("unmap", [address]).then(() => {}),
+      release: (address) => send({ t: "req", id: POSTED, op: "unmap", a: [address] }),
       allocate: async (size) => {
         const id = nextRequest++;
         const p = Promise.withResolvers<AllocReply>();

@@ -359,15 +359,22 @@ export class WorkerHost implements DriverHost {
     }
   }
 
+  /** Answers a request at once (no promise turn) with what `fn` returns or throws. */
+  #answer(id: number, fn: () => unknown): void {
+    let v: unknown;
+    try {
+      v = fn();
+    } catch (error) {
+      this.#send({ t: "reply", id, ok: false, e: serializeError(error) });
+      return;
+    }
+    if (v instanceof Promise) this.#reply(id, v);
+    else this.#send({ t: "reply", id, ok: true, v });
+  }
+
   #request(id: number, op: string, a: unknown[], guarded = false): void {
     const { services } = this.#options;
-    const attempt = (fn: () => unknown) => {
-      try {
-        this.#reply(id, Promise.resolve(fn()));
-      } catch (error) {
-        this.#reply(id, Promise.reject(error));
-      }
-    };
+    const attempt = (fn: () => unknown) => this.#answer(id, fn);
     switch (op) {
       case "invoke":
         if (id === POSTED) services.post(a[0] as Capability, a[1] as string, a[2] as unknown[]);
@@ -380,20 +387,21 @@ export class WorkerHost implements DriverHost {
         const range: { address?: bigint; length?: number } = {};
         if (typeof a[2] === "bigint") range.address = a[2];
         if (typeof a[3] === "number") range.length = a[3];
-        let address: bigint;
-        try {
-          address = services.mapDma(a[0] as Capability, a[1] === true, range);
-        } catch (error) {
-          if (guarded) this.#guard = { id, ok: false };
-          this.#reply(id, Promise.reject(error));
-          return;
-        }
-        if (guarded) this.#guard = { id, ok: true };
-        this.#reply(id, Promise.resolve(address));
+        attempt(() => {
+          try {
+            const address = services.mapDma(a[0] as Capability, a[1] === true, range);
+            if (guarded) this.#guard = { id, ok: true };
+            return address;
+          } catch (error) {
+            if (guarded) this.#guard = { id, ok: false };
+            throw error;
+          }
+        });
         return;
       }
       case "unmap":
-        attempt(() => services.unmapDma(a[0] as bigint));
+        if (id === POSTED) services.releaseDma(a[0] as bigint);
+        else attempt(() => services.unmapDma(a[0] as bigint));
         return;
       case "object_create": {
         const object = a[1] as number;
