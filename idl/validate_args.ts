@@ -6,7 +6,9 @@
 
 import type { IdlSchema, MethodSchema } from "./types.ts";
 import { formatType } from "./format_type.ts";
-import { checkValue } from "./_validate.ts";
+import { checkValue, type Subject } from "./_validate.ts";
+
+const ARGUMENT: Subject = { prefix: 'argument "', suffix: '"' };
 
 /**
  * Throws `TypeError` unless `args` are exactly the arguments `method` takes, each a valid value of
@@ -60,6 +62,6 @@ export function validateArgs(
         `${where}: missing argument "${param.name}" (${formatType(param.type)})`,
       );
     }
-    checkValue(schema, param.type, args[i], where, (path) => `argument "${path}"`, param.name);
+    checkValue(schema, param.type, args[i], where, ARGUMENT, param.name);
   }
 }

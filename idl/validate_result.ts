@@ -5,7 +5,9 @@
  */
 
 import type { IdlSchema, MethodSchema } from "./types.ts";
-import { checkValue } from "./_validate.ts";
+import { checkValue, type Subject } from "./_validate.ts";
+
+const RESULT: Subject = { prefix: "result", suffix: "" };
 
 /**
  * Throws `TypeError` unless `value` is a valid value of `method`'s return type (`undefined` for
@@ -33,5 +35,5 @@ export function validateResult(
   value: unknown,
   where: string,
 ): void {
-  checkValue(schema, method.returns, value, where, (path) => `result${path}`, "");
+  checkValue(schema, method.returns, value, where, RESULT, "");
 }

@@ -633,6 +633,7 @@ export class RingReader {
     const deadline = performance.now() + micros / 1000;
     for (let i = 1;; i++) {
       if (Atomics.load(header, W_TAIL) !== head) return this.hasData;
+      Atomics.pause();
       if ((i & 63) === 0 && performance.now() >= deadline) return false;
     }
   }
@@ -654,6 +655,8 @@ export class RingReader {
     const head = this.#head;
     for (let i = 0; i < loads; i++) {
       if (Atomics.load(header, W_TAIL) !== head) return this.hasData;
+      // The spin-wait hint (x86 PAUSE): the core's other hardware thread runs meanwhile.
+      Atomics.pause();
     }
     return false;
   }
