@@ -31,6 +31,9 @@
  * | `0xc0-0xff` | integer -64..-1                                            |
  *
  * Strings go through UTF-8, so a lone surrogate comes back as U+FFFD (as with `TextEncoder`).
+ * Decoded byte arrays and 64-bit integer arrays of up to 32 KiB are views into a slab the decoder
+ * shares with others (a new ArrayBuffer costs 0.8-4 µs in Deno 2.9): their `buffer` is not
+ * theirs alone, so use `byteOffset` and `byteLength` with it, and never transfer it.
  *
  * @module
  */
@@ -558,6 +561,29 @@ function utf8Read(buf: Uint8Array, start: number, end: number, units: Uint16Arra
 }
 
 /**
+ * Decoded byte arrays and 64-bit integer arrays of up to this many bytes are views into a shared
+ * slab rather than owners of a buffer: in Deno 2.9 a new ArrayBuffer costs about 0.8 µs even for 8
+ * bytes and 4 µs for 16 KiB (a 1 MiB read's block list), a view 20 ns. Such a view's `buffer` is
+ * the slab: use `byteOffset` and `byteLength` with it, and never transfer it.
+ */
+const SLAB_ITEM_MAX = 32 * 1024;
+const SLAB_BYTES = 256 * 1024;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+/** Reserves `n` bytes (8-aligned) of the current slab, starting a new one when it is full. */
+function carve(n: number): number {
+  const size = (n + 7) & ~7;
+  if (slabUsed + size > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  slabUsed += size;
+  return at;
+}
+
+/**
  * A reusable decoder. It caches short ASCII strings (object keys, method names), so decoding the
  * same shapes repeatedly allocates only the result.
  *
@@ -784,16 +810,31 @@ export class ValueDecoder {
     this.#need(n, "a byte array");
     const p = this.#pos;
     this.#pos = p + n;
-    return this.#buf.slice(p, p + n);
+    if (n > SLAB_ITEM_MAX) return this.#buf.slice(p, p + n);
+    const at = carve(n); // first: it may start a new slab
+    const out = new Uint8Array(slab, at, n);
+    out.set(this.#buf.subarray(p, p + n));
+    return out;
   }
 
   #big64s(n: number, signed: boolean): BigUint64Array | BigInt64Array {
     this.#need(8 * n, "a 64-bit integer array");
     const p = this.#pos;
     this.#pos = p + 8 * n;
-    const out = signed ? new BigInt64Array(n) : new BigUint64Array(n);
+    let out: BigUint64Array | BigInt64Array;
+    if (8 * n <= SLAB_ITEM_MAX) {
+      const at = carve(8 * n);
+      out = signed ? new BigInt64Array(slab, at, n) : new BigUint64Array(slab, at, n);
+    } else out = signed ? new BigInt64Array(n) : new BigUint64Array(n);
     if (LITTLE_ENDIAN) {
-      new Uint8Array(out.buffer).set(this.#buf.subarray(p, p + 8 * n));
+      const buf = this.#buf;
+      const from = buf.byteOffset + p;
+      if ((from & 3) === 0) {
+        // Word copies: from shared memory, much faster than byte copies.
+        new Uint32Array(out.buffer, out.byteOffset, 2 * n).set(
+          new Uint32Array(buf.buffer, from, 2 * n),
+        );
+      } else new Uint8Array(out.buffer, out.byteOffset, 8 * n).set(buf.subarray(p, p + 8 * n));
     } else {
       const view = this.#view;
       for (let i = 0; i < n; i++) {

@@ -139,7 +139,7 @@ Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 byte
   const back = (decodeValue(bytes) as { blocks: BigUint64Array }).blocks;
   assert(back instanceof BigUint64Array);
   assertEquals([...back], [...blocks]);
-  assertEquals(back.byteOffset, 0);
+  assertEquals(back.byteOffset % 8, 0); // aligned (a view into the decoder's slab)
   const signed = new BigInt64Array([-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n]);
   const sback = roundTrip(signed) as BigInt64Array;
   assert(sback instanceof BigInt64Array);
@@ -154,6 +154,23 @@ Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 byte
   assertEquals(n, 5 + 32);
   assertEquals([...(decodeValue(target.subarray(3, 3 + n)) as BigUint64Array)], [...blocks]);
   assertEquals(encodeInto(blocks, new Uint8Array(20)), -1);
+});
+
+Deno.test("decoded typed arrays are views of a slab that never share bytes with each other", () => {
+  const bytes: Uint8Array[] = [];
+  const bigs: BigUint64Array[] = [];
+  // Enough to fill more than one slab, and one past the size that gets a view.
+  for (let i = 0; i < 300; i++) {
+    bytes.push(roundTrip(new Uint8Array(1001)) as Uint8Array);
+    bigs.push(roundTrip(new BigUint64Array(100)) as BigUint64Array);
+  }
+  bytes.push(roundTrip(new Uint8Array(100_000)) as Uint8Array);
+  // Each gets its own pattern through its own view: any overlap would clobber a neighbour.
+  bytes.forEach((a, i) => a.fill(i & 0xff));
+  bigs.forEach((a, i) => a.fill(BigInt(i)));
+  bytes.forEach((a, i) => assert(a.every((x) => x === (i & 0xff)), `byte array ${i}`));
+  bigs.forEach((a, i) => assert(a.every((x) => x === BigInt(i)), `u64 array ${i}`));
+  assertEquals(bytes.map((a) => a.length), [...Array(300).fill(1001), 100_000]);
 });
 
 Deno.test("arrays and nested objects round-trip, keeping key order", () => {
