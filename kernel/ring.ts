@@ -628,14 +628,11 @@ export class RingReader {
   spin(micros: number): boolean {
     if (this.hasData) return true;
     if (!(micros > 0)) return false;
-    const header = this.#header;
-    const head = this.#head;
     const deadline = performance.now() + micros / 1000;
-    for (let i = 1;; i++) {
-      if (Atomics.load(header, W_TAIL) !== head) return this.hasData;
-      Atomics.pause();
-      if ((i & 63) === 0 && performance.now() >= deadline) return false;
-    }
+    do {
+      if (this.spinLoads(64)) return true;
+    } while (performance.now() < deadline);
+    return false;
   }
 
   /**

@@ -374,7 +374,6 @@ export class WorkerHost implements DriverHost {
 
   #request(id: number, op: string, a: unknown[], guarded = false): void {
     const { services } = this.#options;
-    const attempt = (fn: () => unknown) => this.#answer(id, fn);
     switch (op) {
       case "invoke":
         if (id === POSTED) services.post(a[0] as Capability, a[1] as string, a[2] as unknown[]);
@@ -387,43 +386,42 @@ export class WorkerHost implements DriverHost {
         const range: { address?: bigint; length?: number } = {};
         if (typeof a[2] === "bigint") range.address = a[2];
         if (typeof a[3] === "number") range.length = a[3];
-        attempt(() => {
-          try {
-            const address = services.mapDma(a[0] as Capability, a[1] === true, range);
-            if (guarded) this.#guard = { id, ok: true };
-            return address;
-          } catch (error) {
-            if (guarded) this.#guard = { id, ok: false };
-            throw error;
-          }
-        });
+        let address: bigint;
+        try {
+          address = services.mapDma(a[0] as Capability, a[1] === true, range);
+        } catch (error) {
+          if (guarded) this.#guard = { id, ok: false };
+          this.#send({ t: "reply", id, ok: false, e: serializeError(error) });
+          return;
+        }
+        if (guarded) this.#guard = { id, ok: true };
+        this.#send({ t: "reply", id, ok: true, v: address });
         return;
       }
       case "unmap":
         if (id === POSTED) services.releaseDma(a[0] as bigint);
-        else attempt(() => services.unmapDma(a[0] as bigint));
+        else this.#answer(id, () => services.unmapDma(a[0] as bigint));
         return;
       case "object_create": {
         const object = a[1] as number;
-        attempt(() =>
+        this.#answer(id, () =>
           services.createObject(
             a[0] as string,
             (iface, method, args) => this.call(object, iface, method, args),
-          )
-        );
+          ));
         return;
       }
       case "object_destroy":
-        attempt(() => services.destroyObject(a[0] as Capability));
+        this.#answer(id, () => services.destroyObject(a[0] as Capability));
         return;
       case "bus_add":
-        attempt(() => services.announce(a[0] as Parameters<typeof services.announce>[0]));
+        this.#answer(id, () => services.announce(a[0] as Parameters<typeof services.announce>[0]));
         return;
       case "bus_remove":
-        attempt(() => services.withdraw(a[0] as string));
+        this.#answer(id, () => services.withdraw(a[0] as string));
         return;
       case "irq_register":
-        attempt(() => services.registerIrq(typeof a[0] === "number" ? a[0] : undefined));
+        this.#answer(id, () => services.registerIrq(typeof a[0] === "number" ? a[0] : undefined));
         return;
       case "alloc":
         try {
