@@ -32,16 +32,29 @@ import { BlockStatus, describeStatus } from "../driver.ts";
  * ```
  */
 export function blockList(lba: bigint, count: number): BigUint64Array | bigint[] {
-  if (count <= SHORT_BLOCK_LIST || lba < 0n || lba + BigInt(count) > 1n << 53n) {
-    return Array.from({ length: count }, (_, i) => lba + BigInt(i));
-  }
-  const blocks = new BigUint64Array(count);
-  const halves = new Uint32Array(blocks.buffer);
+  if (isShort(lba, count)) return shortList(lba, count);
+  return fillBlocks(new BigUint64Array(count), lba);
+}
+
+function isShort(lba: bigint, count: number): boolean {
+  return count <= SHORT_BLOCK_LIST || lba < 0n || lba + BigInt(count) > 1n << 53n;
+}
+
+function shortList(lba: bigint, count: number): bigint[] {
+  return Array.from({ length: count }, (_, i) => lba + BigInt(i));
+}
+
+/** Writes `lba`, `lba + 1`, ... into every entry of `blocks` (0 <= lba, lba + length <= 2^53). */
+function fillBlocks(blocks: BigUint64Array, lba: bigint): BigUint64Array {
+  const count = blocks.length;
+  const halves = new Uint32Array(blocks.buffer, blocks.byteOffset, 2 * count);
   const lo = LITTLE_ENDIAN ? 0 : 1;
   let n = Number(lba);
   if (n + count <= 0x1_0000_0000) {
-    // Every high half is 0 (as allocated): write the low halves only.
-    for (let i = lo; i < 2 * count; i += 2) halves[i] = n++;
+    for (let i = 0; i < 2 * count; i += 2) {
+      halves[i + lo] = n++;
+      halves[i + 1 - lo] = 0;
+    }
     return blocks;
   }
   for (let i = 0; i < count; i++, n++) {
@@ -49,6 +62,52 @@ export function blockList(lba: bigint, count: number): BigUint64Array | bigint[]
     halves[2 * i + 1 - lo] = Math.floor(n / 0x1_0000_0000);
   }
   return blocks;
+}
+
+/** Block lists longer than this are made for each request, not kept (256 KiB of list: 128 MiB). */
+const POOLED_MAX = 1 << 15;
+/** Spare lists kept per size class. */
+const POOL_SPARES = 64;
+
+/**
+ * Reusable block lists, by size class (powers of two). A new `BigUint64Array` costs 0.8-4 µs in
+ * Deno 2.9 (a 1 MiB read's list of 2048 blocks about 4 µs), a view of an existing one 20 ns: a
+ * client takes a list for a request and gives it back once the driver has taken the request in
+ * (the kernel has checked it and the driver has read it, or the ring has copied it).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertNotStrictEquals } from "@std/assert";
+ * import { BlockListPool } from "./block_client.ts";
+ * const pool = new BlockListPool();
+ * const a = pool.take(100n, 40);
+ * const b = pool.take(500n, 40);
+ * assertEquals([a.blocks[0], a.blocks[39], b.blocks[0]], [100n, 139n, 500n]);
+ * assertNotStrictEquals(a.base, b.base); // lists in use are never shared
+ * pool.give(a);
+ * assertEquals(pool.take(7n, 33).base, a.base); // a returned one is reused
+ * ```
+ */
+export class BlockListPool {
+  #spares = new Map<number, BigUint64Array[]>();
+
+  /** The list of `count` consecutive blocks from `lba`, and the array it lives in (if pooled). */
+  take(lba: bigint, count: number): { blocks: BigUint64Array | bigint[]; base?: BigUint64Array } {
+    if (isShort(lba, count)) return { blocks: shortList(lba, count) };
+    if (count > POOLED_MAX) return { blocks: fillBlocks(new BigUint64Array(count), lba) };
+    const size = 1 << Math.ceil(Math.log2(count));
+    const base = this.#spares.get(size)?.pop() ?? new BigUint64Array(size);
+    return { blocks: fillBlocks(base.subarray(0, count), lba), base };
+  }
+
+  /** Gives back a list from {@link take}; it must not be used after this. */
+  give(list: { base?: BigUint64Array }): void {
+    const base = list.base;
+    if (base === undefined) return;
+    let spares = this.#spares.get(base.length);
+    if (!spares) this.#spares.set(base.length, spares = []);
+    if (spares.length < POOL_SPARES) spares.push(base);
+  }
 }
 
 /** Block lists up to this long are plain lists of bigints (see {@link blockList}). */
@@ -85,6 +144,7 @@ export class BlockClient {
   #notifyCap: Capability;
   #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   #early = new Map<number, number>();
+  #lists = new BlockListPool();
   #closed = false;
 
   private constructor(kernel: Kernel, device: Capability, blockSize: number, blockCount: number) {
@@ -157,13 +217,19 @@ export class BlockClient {
     offset = 0,
   ): Promise<void> {
     if (this.#closed) throw new Error("Block client is closed");
-    const blocks = blockList(lba, count);
-    const data = { blocks, addr: buffer.address + BigInt(offset), buffer };
+    const list = this.#lists.take(lba, count);
+    const data = { blocks: list.blocks, addr: buffer.address + BigInt(offset), buffer };
     const waiter = Promise.withResolvers<void>();
-    const request = await this.kernel.invoke(this.device, `IBlock.${op}`, [
-      this.#notifyCap,
-      data,
-    ]) as number;
+    let request: number;
+    try {
+      request = await this.kernel.invoke(this.device, `IBlock.${op}`, [
+        this.#notifyCap,
+        data,
+      ]) as number;
+    } finally {
+      // The driver has the request (or refused it): the list is free again.
+      this.#lists.give(list);
+    }
     // A fast device may have completed before invoke returned.
     const early = this.#early.get(request);
     if (early !== undefined) {

@@ -273,3 +273,41 @@ Deno.test("latencyMs delays each step; close() abandons pending work", async () 
   await tick();
   assertEquals(h.interrupts, 1);
 });
+
+Deno.test("runDue starts a DMA the driver just programmed at once, never inside the write", async () => {
+  const h = new IdeHarness();
+  h.map(TABLE, 4096);
+  const buf = h.map(BUF, 4096);
+  const data = pattern(2 * 512, 9);
+  h.model.image.writeSectors(6, data);
+  h.prd(TABLE, [{ address: BUF, count: 2 * 512, eot: true }]);
+  h.taskFile28(6, 2);
+  h.out("cmd", 7, C.READ_DMA);
+  h.out("bm", 0, BM_COMMAND.START | BM_COMMAND.TO_MEMORY);
+  // The writes themselves move nothing (a driver's write call returns before its interrupt).
+  assertEquals([h.interrupts, h.model.stats.dmaTransfers], [0, 0]);
+  h.model.runDue();
+  // Synchronously: the bytes moved and the interrupt was raised, without a microtask turn.
+  assertEquals([h.interrupts, h.model.stats.dmaTransfers], [1, 1]);
+  assertEquals(buf.subarray(0, 1024), data);
+  assertEquals(h.status, DRDY | DSC);
+  // The microtask queued for the step finds nothing left to do: no second transfer.
+  await tick();
+  assertEquals([h.interrupts, h.model.stats.dmaTransfers], [1, 1]);
+});
+
+Deno.test("runDue with nothing due does nothing, and a reset drops steps that were due", async () => {
+  const h = new IdeHarness();
+  h.map(TABLE, 4096);
+  h.map(BUF, 4096);
+  h.model.runDue();
+  assertEquals(h.interrupts, 0);
+  h.prd(TABLE, [{ address: BUF, count: 512, eot: true }]);
+  h.taskFile28(1, 1);
+  h.out("cmd", 7, C.READ_DMA);
+  h.out("bm", 0, BM_COMMAND.START | BM_COMMAND.TO_MEMORY);
+  h.model.reset();
+  h.model.runDue();
+  await tick();
+  assertEquals([h.interrupts, h.model.stats.dmaTransfers], [0, 0]);
+});

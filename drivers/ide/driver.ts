@@ -89,6 +89,11 @@ function word(id: Uint8Array, n: number): number {
   return id[n * 2]! | (id[n * 2 + 1]! << 8);
 }
 
+/** The run of `count` blocks from `first`, landing at list entry `at` of a buffer at `addr`. */
+function runOf(first: number, count: number, addr: bigint, at: number): Run {
+  return { lba: BigInt(first), count, addr: addr + BigInt(at * SECTOR) };
+}
+
 /** The driver's start entry: probe the disk, then serve IBlock and IIde. */
 export async function start(ctx: DriverContext): Promise<DriverInstance> {
   const windows = ctx.windows;
@@ -277,41 +282,46 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     const blocks = data.blocks;
     const n = blocks.length;
     if (n === 0) throw new RangeError(`IBlock.${op}: the block list is empty`);
-    const halves = blocks instanceof BigUint64Array
-      ? new Uint32Array(blocks.buffer, blocks.byteOffset, 2 * n)
-      : undefined;
-    const end = BigInt(blockCount);
     const runs: Run[] = [];
+    // The current run: `count` blocks from `first`, starting at entry `at` of the list.
     let first = 0, count = 0, at = 0;
-    const close = () => {
-      if (count > 0) {
-        runs.push({ lba: BigInt(first), count, addr: data.addr + BigInt(at * SECTOR) });
-      }
+    const past = (i: number): never => {
+      throw new RangeError(
+        `IBlock.${op}: block ${blocks[i]} is past the end of the disk (${blockCount} blocks)`,
+      );
     };
-    for (let i = 0; i < n; i++) {
-      let lba: number;
-      if (halves) {
-        const lo = halves[2 * i + LOW]!, hi = halves[2 * i + 1 - LOW]!;
-        lba = hi === 0 && lo < blockCount ? lo : -1;
-      } else {
+    if (blocks instanceof BigUint64Array) {
+      // One tight loop over 32-bit halves: no bigint, no branch on the list's kind per block.
+      const halves = new Uint32Array(blocks.buffer, blocks.byteOffset, 2 * n);
+      for (let i = 0; i < n; i++) {
+        const lba = halves[2 * i + LOW]!;
+        if (halves[2 * i + 1 - LOW] !== 0 || lba >= blockCount) past(i);
+        if (lba === first + count && count > 0 && count < MAX_SECTORS) {
+          count++;
+          continue;
+        }
+        if (count > 0) runs.push(runOf(first, count, data.addr, at));
+        first = lba;
+        count = 1;
+        at = i;
+      }
+    } else {
+      const end = BigInt(blockCount);
+      for (let i = 0; i < n; i++) {
         const b = blocks[i]!;
-        lba = b < end ? Number(b) : -1;
-      }
-      if (lba < 0) {
-        throw new RangeError(
-          `IBlock.${op}: block ${blocks[i]} is past the end of the disk (${blockCount} blocks)`,
-        );
-      }
-      if (count > 0 && lba === first + count && count < MAX_SECTORS) {
-        count++;
-      } else {
-        close();
+        if (b >= end) past(i);
+        const lba = Number(b);
+        if (lba === first + count && count > 0 && count < MAX_SECTORS) {
+          count++;
+          continue;
+        }
+        if (count > 0) runs.push(runOf(first, count, data.addr, at));
         first = lba;
         count = 1;
         at = i;
       }
     }
-    close();
+    runs.push(runOf(first, count, data.addr, at));
     return {
       id: nextId++ & 0x7fff_ffff,
       op,
