@@ -148,19 +148,6 @@ export class DriverServices {
     }
   }
 
-  /** A driver's batch of register writes is applied: the device starts what it was told to. */
-  deviceRunDue(): void {
-    try {
-      this.node.model?.runDue?.();
-    } catch (error) {
-      this.kernel.events.emit(
-        "device.log",
-        this.node.name,
-        `model failed: ${(error as Error).message}`,
-      );
-    }
-  }
-
   /** A driver's read of a side-effect register (a FIFO). */
   deviceRead(window: string, offset: number, width: 1 | 2 | 4): number {
     try {

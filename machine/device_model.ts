@@ -63,12 +63,6 @@ export interface DeviceModel {
   write(window: string, offset: number, width: 1 | 2 | 4, value: number): void;
   /** A driver read a register whose read has side effects (a FIFO such as ATA's data port). */
   read?(window: string, offset: number, width: 1 | 2 | 4): number;
-  /**
-   * Runs now what the model scheduled to happen at once after a write (a transfer it was told to
-   * start), instead of at its next microtask. A host calls it once a driver's batch of register
-   * writes is applied, never from inside {@link write}.
-   */
-  runDue?(): void;
   /** Restores documented reset values. */
   reset(): void;
   /** Called when the device is detached or the machine stops: flush and release. */

@@ -346,8 +346,6 @@ export class IdeController implements DeviceModel {
   #prdView = new DataView(this.#prdEntry.buffer);
   #epoch = 0;
   #timers = new Set<ReturnType<typeof setTimeout>>();
-  /** Steps due at once (latency 0), in order: run by {@link runDue} or the next microtask. */
-  #due: (() => void)[] = [];
   #closed = false;
   #stats = {
     commands: 0,
@@ -911,8 +909,7 @@ export class IdeController implements DeviceModel {
       this.#publish();
     };
     if (this.latencyMs === 0) {
-      this.#due.push(run);
-      if (this.#due.length === 1) queueMicrotask(() => this.runDue());
+      queueMicrotask(run);
       return;
     }
     const id = setTimeout(() => {
@@ -920,19 +917,6 @@ export class IdeController implements DeviceModel {
       run();
     }, this.latencyMs);
     this.#timers.add(id);
-  }
-
-  /**
-   * Runs the steps due at once (a transfer the driver just started) now, in order, rather than
-   * at the next microtask: a host calls it when a driver's batch of register writes is done, as
-   * real hardware starts the moment its doorbell is rung. Never call it from inside a write.
-   */
-  runDue(): void {
-    while (this.#due.length > 0) {
-      const steps = this.#due;
-      this.#due = [];
-      for (const step of steps) step();
-    }
   }
 
   /** Abandons the command in progress and every scheduled step. */

@@ -59,6 +59,33 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`long block lists reused from the client's pool never mix up requests (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      // 40 blocks: past the short-list length, so each request takes a pooled list.
+      const blocks = 40;
+      const data = pattern(12 * blocks * 512, 3);
+      await disk.write(0n, data);
+      for (let round = 0; round < 3; round++) {
+        const buffers = Array.from(
+          { length: 12 },
+          (_, i) => kernel.allocate(blocks * 512, `l${i}`),
+        );
+        // Out of order on the disk, all in flight at once, and again with the lists returned.
+        const order = [5, 0, 11, 3, 8, 1, 10, 6, 2, 9, 4, 7];
+        await Promise.all(
+          order.map((k, i) =>
+            disk.transfer("read", BigInt(k * blocks), blocks, buffers[i]!.capability)
+          ),
+        );
+        order.forEach((k, i) => {
+          const bytes = kernel.memory(buffers[i]!.capability, "read").bytes;
+          assertEquals(bytes, data.subarray(k * blocks * 512, (k + 1) * blocks * 512), `${k}`);
+          kernel.free(buffers[i]!.capability);
+        });
+      }
+    });
+  });
+
   Deno.test(`IBlock refuses bad requests with clear errors (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       const dev = disk.device;

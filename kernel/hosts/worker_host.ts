@@ -286,9 +286,6 @@ export class WorkerHost implements DriverHost {
           this.#applied++;
         }
         this.#storeApplied();
-        // The batch is the driver's whole programming step: the device starts now, ahead of
-        // whatever else is queued on this thread (as hardware starts when its doorbell rings).
-        services.deviceRunDue();
         return;
       }
       case "mmio_r": {
