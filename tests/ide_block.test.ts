@@ -100,6 +100,15 @@ for (const host of ["kernel", "worker"] as const) {
         RangeError,
         "past the end",
       );
+      // The same as 64-bit arrays (the form long lists take): past the end, and a high half set.
+      for (const bad of [[0n, 1n, 8192n], [1n << 32n]]) {
+        const list = new BigUint64Array(bad);
+        await assertRejects(
+          () => kernel.invoke(dev, "IBlock.read", [disk.notify, { ...data([]), blocks: list }]),
+          RangeError,
+          `block ${bad.at(-1)} is past the end`,
+        );
+      }
       await assertRejects(
         () => kernel.invoke(dev, "IBlock.read", [disk.notify, data([])]),
         RangeError,
