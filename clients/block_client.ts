@@ -64,7 +64,7 @@ function fillBlocks(blocks: BigUint64Array, lba: bigint): BigUint64Array {
   return blocks;
 }
 
-/** Block lists longer than this are made for each request, not kept (256 KiB of list: 128 MiB). */
+/** Longer block lists are made for each request, not kept (a 256 KiB list: 16 MiB of blocks). */
 const POOLED_MAX = 1 << 15;
 /** Spare lists kept per size class. */
 const POOL_SPARES = 64;
