@@ -10,6 +10,7 @@ import type { Capability } from "../idl/types.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
 import type { Component } from "../kernel/component.ts";
 import { DeviceRemovedError } from "../kernel/errors.ts";
+import { IdTable } from "../kernel/id_table.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { BlockStatus, describeStatus } from "../driver.ts";
 
@@ -142,8 +143,8 @@ export class BlockClient {
   readonly blockCount: number;
   #notify: Component;
   #notifyCap: Capability;
-  #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
-  #early = new Map<number, number>();
+  #pending = new IdTable<{ resolve: () => void; reject: (e: Error) => void }>();
+  #early = new IdTable<number>();
   #lists = new BlockListPool();
   #closed = false;
 
@@ -231,9 +232,8 @@ export class BlockClient {
       this.#lists.give(list);
     }
     // A fast device may have completed before invoke returned.
-    const early = this.#early.get(request);
+    const early = this.#early.take(request);
     if (early !== undefined) {
-      this.#early.delete(request);
       this.#settle(waiter, request, early);
     } else {
       this.#pending.set(request, waiter);
@@ -242,12 +242,11 @@ export class BlockClient {
   }
 
   #complete(request: number, status: number): void {
-    const waiter = this.#pending.get(request);
+    const waiter = this.#pending.take(request);
     if (!waiter) {
       this.#early.set(request, status);
       return;
     }
-    this.#pending.delete(request);
     this.#settle(waiter, request, status);
   }
 
@@ -268,8 +267,7 @@ export class BlockClient {
   close(reason: Error = new Error("Block client closed")): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#pending.values()) w.reject(reason);
-    this.#pending.clear();
+    for (const w of this.#pending.drain()) w.reject(reason);
     if (this.kernel.component(this.#notify.address)) {
       this.kernel.destroyComponent(this.#notify.address);
     }

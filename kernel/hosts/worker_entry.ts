@@ -23,6 +23,7 @@ import type {
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
+import { IdTable } from "../id_table.ts";
 import { Endpoint, PollGate } from "../ring.ts";
 import {
   ACK_ENTRY,
@@ -153,7 +154,7 @@ function watchDenoApis(): void {
 
 /** Calls the kernel and waits for its reply. */
 let nextRequest = 1;
-const replies = new Map<number, PromiseWithResolvers<unknown>>();
+const replies = new IdTable<PromiseWithResolvers<unknown>>();
 /** Calls of the driver's methods whose result is not sent yet. */
 let callsRunning = 0;
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
@@ -385,11 +386,10 @@ function start(init: InitMessage): void {
         return;
       }
       case "reply": {
-        const p = (replies.get(m.id) ?? allocs.get(m.id)) as
+        const p = (replies.take(m.id) ?? allocs.get(m.id)) as
           | PromiseWithResolvers<unknown>
           | undefined;
         if (!p) return;
-        replies.delete(m.id);
         allocs.delete(m.id);
         if (m.ok) p.resolve(m.v);
         else p.reject(deserializeError(m.e));

@@ -13,6 +13,7 @@
 
 import type { Capability } from "../../idl/types.ts";
 import { deserializeError, type SerializedError, serializeError } from "../errors.ts";
+import { IdTable } from "../id_table.ts";
 import { createChannel, Endpoint, PollGate } from "../ring.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
 import {
@@ -79,7 +80,7 @@ export class WorkerHost implements DriverHost {
   #worker: Worker | undefined;
   #endpoint: Endpoint | undefined;
   #sync = new Int32Array(new SharedArrayBuffer(SYNC_WORDS * 4));
-  #calls = new Map<number, PromiseWithResolvers<unknown>>();
+  #calls = new IdTable<PromiseWithResolvers<unknown>>();
   #nextCall = 1;
   #started = Promise.withResolvers<void>();
   #stoppedAck: PromiseWithResolvers<void> | undefined;
@@ -186,8 +187,7 @@ export class WorkerHost implements DriverHost {
 
   async #stop(error: Error): Promise<void> {
     this.#stopped = error;
-    for (const call of this.#calls.values()) call.reject(error);
-    this.#calls.clear();
+    for (const call of this.#calls.drain()) call.reject(error);
     if (this.#worker) {
       this.#stoppedAck = Promise.withResolvers<void>();
       this.#worker.postMessage({ t: "stop" });
@@ -223,8 +223,7 @@ export class WorkerHost implements DriverHost {
 
   #fail(error: Error): void {
     this.#started.reject(error);
-    for (const call of this.#calls.values()) call.reject(error);
-    this.#calls.clear();
+    for (const call of this.#calls.drain()) call.reject(error);
   }
 
   #kill(): void {
@@ -296,9 +295,8 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "result": {
-        const call = this.#calls.get(m.id);
+        const call = this.#calls.take(m.id);
         if (!call) return;
-        this.#calls.delete(m.id);
         if (m.ok) call.resolve(m.v);
         else call.reject(deserializeError(m.e));
         return;
