@@ -21,6 +21,9 @@ import {
 } from "./interrupt_router.ts";
 import type { Kernel } from "./kernel.ts";
 
+/** Unmapped entries kept in an instance's mapping table are pruned past this many entries. */
+const PRUNE_MAPPINGS = 64;
+
 /** What the driver manager does for an instance (objects, bus children). */
 export interface ManagerHooks {
   createObject(iface: string, dispatch: Dispatch): Capability;
@@ -54,7 +57,15 @@ export class DriverServices {
   readonly counters: DriverCounters = { interrupts: 0, denied: 0, faults: 0, dmaMaps: 0 };
   #router: InterruptRouter;
   #owner: InterruptOwner;
+  /**
+   * DMA mappings by the memory object's address. An entry whose count fell to 0 is unmapped but
+   * kept (a buffer mapped per request would otherwise add and delete an entry each time: a `Map`'s
+   * churn keeps young objects alive through GCs, see `id_table.ts`); they are pruned when they
+   * outnumber the live ones past {@link PRUNE_MAPPINGS}.
+   */
   #mappings = new Map<bigint, { count: number; writable: boolean }>();
+  /** Entries of `#mappings` with a count above 0. */
+  #liveMappings = 0;
   #owned: Capability[] = [];
   #manager: ManagerHooks | undefined;
   #deliver: (line: number) => void = () => {};
@@ -209,7 +220,7 @@ export class DriverServices {
       }
     }
     const existing = this.#mappings.get(obj.address);
-    if (existing) {
+    if (existing && existing.count > 0) {
       existing.count++;
       if (writable && !existing.writable) {
         this.machine.iommu.unmap(domain, obj.address);
@@ -219,7 +230,11 @@ export class DriverServices {
       return obj.address;
     }
     this.#iommuMap(domain, obj, writable);
-    this.#mappings.set(obj.address, { count: 1, writable });
+    if (existing) {
+      existing.count = 1;
+      existing.writable = writable;
+    } else this.#mappings.set(obj.address, { count: 1, writable });
+    this.#liveMappings++;
     this.counters.dmaMaps++;
     return obj.address;
   }
@@ -248,14 +263,17 @@ export class DriverServices {
   /** Drops one count of a DMA mapping; the last one removes it from the IOMMU. */
   unmapDma(address: bigint): void {
     const m = this.#mappings.get(address);
-    if (!m) {
+    if (!m || m.count === 0) {
       throw new RangeError(
         `Cannot unmap ${formatAddress(address)}: ${this.label} has no mapping there`,
       );
     }
     if (--m.count > 0) return;
-    this.#mappings.delete(address);
+    this.#liveMappings--;
     this.machine.iommu.unmap(this.#domain(), address);
+    if (this.#mappings.size > PRUNE_MAPPINGS && this.#liveMappings * 2 < this.#mappings.size) {
+      for (const [a, e] of this.#mappings) if (e.count === 0) this.#mappings.delete(a);
+    }
   }
 
   /**
@@ -317,10 +335,11 @@ export class DriverServices {
   release(): void {
     this.#router.unregisterAll(this.#owner);
     const domain = this.node.dmaDomain;
-    for (const address of this.#mappings.keys()) {
-      if (domain) this.machine.iommu.unmap(domain, address);
+    for (const [address, m] of this.#mappings) {
+      if (domain && m.count > 0) this.machine.iommu.unmap(domain, address);
     }
     this.#mappings.clear();
+    this.#liveMappings = 0;
     for (const cap of this.#owned) {
       try {
         this.kernel.free(cap);
@@ -333,7 +352,7 @@ export class DriverServices {
 
   /** Live DMA mappings of this instance. */
   get mappingCount(): number {
-    return this.#mappings.size;
+    return this.#liveMappings;
   }
 }
 

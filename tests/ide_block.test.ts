@@ -86,6 +86,37 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`DMA mappings come and go with the requests, over many buffers (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      // The driver's own descriptor table stays mapped throughout.
+      const mapped = () => kernel.machine.iommu.mappings().length;
+      const baseline = mapped();
+      // A fresh buffer per read (BlockClient.read allocates one): far more distinct buffers
+      // than the instance keeps unmapped entries for; then the same buffer over and over.
+      await disk.write(0n, pattern(512 * 4, 3));
+      for (let i = 0; i < 150; i++) {
+        assertEquals(
+          await disk.read(BigInt(i % 4), 1),
+          pattern(512 * 4, 3).subarray(
+            (i % 4) * 512,
+            (i % 4 + 1) * 512,
+          ),
+        );
+      }
+      const { capability } = kernel.allocate(512, "reused");
+      for (let i = 0; i < 20; i++) await disk.transfer("read", 1n, 1, capability);
+      assertEquals(
+        kernel.memory(capability, "read").bytes,
+        pattern(512 * 4, 3).subarray(512, 1024),
+      );
+      // Each release goes after the completion in the worker host: wait for the last ones.
+      for (let i = 0; i < 50 && mapped() > baseline; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      assertEquals(mapped(), baseline);
+    });
+  });
+
   Deno.test(`IBlock refuses bad requests with clear errors (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       const dev = disk.device;
