@@ -22,6 +22,12 @@ export interface ResolvedMethod {
   readonly method: MethodSchema;
   /** `Interface.method` */
   readonly qualified: string;
+  /**
+   * Whether the exporter checks the arguments against the method's signature itself, before
+   * they reach the implementation (a driver's framework in its worker): the kernel then leaves
+   * them to it. The result is always checked by the kernel.
+   */
+  readonly checksArgs?: boolean;
 }
 
 /** Life-cycle states of an instance. */
@@ -119,8 +125,13 @@ export class Component {
     });
   }
 
-  /** Serves `iface` through a dispatch function (how out-of-isolate hosts plug in). */
-  exportDispatch(iface: string, dispatch: Dispatch): void {
+  /**
+   * Serves `iface` through a dispatch function (how out-of-isolate hosts plug in). With
+   * `checksArgs`, the dispatcher promises to check every call's arguments against the method's
+   * signature before the implementation sees them, and to fail the call with the `TypeError`
+   * `validateArgs` throws; the kernel then does not check them itself.
+   */
+  exportDispatch(iface: string, dispatch: Dispatch, options: { checksArgs?: boolean } = {}): void {
     const schema = this.#declaredOrThrow(iface);
     if (this.#exported.has(iface)) {
       throw new TypeError(`Cannot export ${iface} from ${this.label}: already exported`);
@@ -131,6 +142,7 @@ export class Component {
         iface: schema,
         method: m,
         qualified: `${iface}.${m.name}`,
+        checksArgs: options.checksArgs === true,
       };
       const list = this.#byMethod.get(m.name) ?? [];
       list.push(resolved);

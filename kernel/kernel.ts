@@ -369,7 +369,10 @@ export class Kernel {
         : namedArgs(resolved.method, args as Readonly<Record<string, unknown>>, {
           where: resolved.qualified,
         });
-      validateArgs(component.schema, resolved.method, positional, resolved.qualified);
+      // A driver's worker checks its own arguments (on its thread, which has time to spare).
+      if (!resolved.checksArgs) {
+        validateArgs(component.schema, resolved.method, positional, resolved.qualified);
+      }
       return this.#call(component, resolved, positional);
     } catch (error) {
       return Promise.reject(error);

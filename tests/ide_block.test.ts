@@ -117,6 +117,42 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`arguments of the wrong types are refused before the driver sees them (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const dev = disk.device;
+      const { capability: buffer } = kernel.allocate(1024, "buf");
+      const maps = kernel.drivers.instance("ide0")!.counters.dmaMaps;
+      const cases: [unknown[], string][] = [
+        [
+          [disk.notify, { blocks: [1n, 2n, 3], addr: buffer.address, buffer }],
+          'IBlock.read: argument "data.blocks[2]" must be u64',
+        ],
+        [
+          [disk.notify, { blocks: [1n], addr: buffer.address, buffer, extra: 1 }],
+          'IBlock.read: argument "data"',
+        ],
+        [[disk.notify], 'IBlock.read: missing argument "data"'],
+        [
+          [disk.notify, { blocks: [1n], addr: buffer.address, buffer }, 7],
+          "IBlock.read: unexpected extra argument #3",
+        ],
+        // Values the ring cannot carry at all get the same answer as in the kernel host.
+        [
+          [disk.notify, { blocks: [1n], addr: buffer.address, buffer: () => 0 }],
+          'IBlock.read: argument "data.buffer"',
+        ],
+        [[{ address: 1n, password: Symbol("x") }, 5], 'IBlock.read: argument "notify.password"'],
+      ];
+      for (const [args, message] of cases) {
+        await assertRejects(() => kernel.invoke(dev, "IBlock.read", args), TypeError, message);
+      }
+      // No request got as far as mapping its buffer, and the driver still serves.
+      assertEquals(kernel.drivers.instance("ide0")!.counters.dmaMaps, maps);
+      assertEquals(kernel.drivers.instance("ide0")!.state, "running");
+      assertEquals(await disk.read(0n, 1), new Uint8Array(512));
+    });
+  });
+
   Deno.test(`IBlock refuses bad requests with clear errors (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       const dev = disk.device;

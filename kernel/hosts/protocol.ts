@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { IdlSchema } from "../../idl/types.ts";
 import type { SerializedError } from "../errors.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { Channel } from "../ring.ts";
@@ -46,6 +47,11 @@ export interface InitMessage {
   readonly windows: readonly WindowInit[];
   readonly lines: readonly number[];
   readonly device: DeviceInfo;
+  /**
+   * The interfaces of the driver's component: the worker checks the arguments of every call of
+   * the driver's own methods against them (the kernel leaves that to it, see `checksArgs`).
+   */
+  readonly schema: IdlSchema;
 }
 
 /**

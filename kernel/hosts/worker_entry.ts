@@ -23,6 +23,8 @@ import type {
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
+import type { MethodSchema } from "../../idl/types.ts";
+import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
 import { Endpoint, PollGate } from "../ring.ts";
 import {
@@ -338,6 +340,24 @@ function start(init: InitMessage): void {
     log: (msg) => send({ t: "log", msg }),
   };
 
+  /**
+   * The signatures of the driver's own methods, by `Interface.method`: the kernel leaves checking
+   * their arguments to us (`checksArgs`), so the driver sees only values of its IDL types.
+   */
+  const signatures = new Map<string, MethodSchema | null>();
+  const checkArgs = (iface: string, method: string, args: unknown[]): void => {
+    const key = `${iface}.${method}`;
+    let signature = signatures.get(key);
+    if (signature === undefined) {
+      signature = init.schema.interfaces[iface]?.methods.find((x) => x.name === method) ?? null;
+      signatures.set(key, signature);
+    }
+    if (signature === null) {
+      throw new TypeError(`${key}: no such method in the driver's interfaces`);
+    }
+    validateArgs(init.schema, signature, args, key);
+  };
+
   const onMessage = (raw: unknown) => {
     const m = raw as ToWorker;
     switch (m.t) {
@@ -354,6 +374,7 @@ function start(init: InitMessage): void {
         }
         let result: unknown;
         try {
+          if (m.o === SELF) checkArgs(m.i, m.m, m.a);
           result = fn(...m.a);
         } catch (error) {
           send({ t: "result", id: m.id, ok: false, e: serializeError(error) });

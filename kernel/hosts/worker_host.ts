@@ -13,6 +13,7 @@
 
 import type { Capability } from "../../idl/types.ts";
 import { deserializeError, type SerializedError, serializeError } from "../errors.ts";
+import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
 import { createChannel, Endpoint, PollGate } from "../ring.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
@@ -156,6 +157,7 @@ export class WorkerHost implements DriverHost {
       }),
       lines: services.node.line === 0 ? [] : [services.node.line],
       device,
+      schema: services.component.schema,
     };
     this.#windowNames = init.windows.map((w) => w.name);
     worker.postMessage(init);
@@ -203,14 +205,40 @@ export class WorkerHost implements DriverHost {
     this.#kill();
   }
 
-  /** A call from the kernel to a method the driver (or one of its objects) exported. */
+  /**
+   * A call from the kernel to a method the driver (or one of its objects) exported. The
+   * arguments of the driver's own methods are checked in the worker (see `checksArgs`); a value
+   * the ring cannot carry fails the call here, with the error the check would have given.
+   */
   call(object: number, iface: string, method: string, args: unknown[]): Promise<unknown> {
     if (this.#stopped) return Promise.reject(this.#stopped);
     const id = this.#nextCall++;
     const p = Promise.withResolvers<unknown>();
     this.#calls.set(id, p);
-    this.#send({ t: "call", id, o: object, i: iface, m: method, a: args });
+    try {
+      if (!this.#endpoint) throw new Error("the driver's ring is not open");
+      this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args });
+    } catch (error) {
+      this.#calls.take(id);
+      const schema = this.#options.services.component.schema;
+      const m = schema.interfaces[iface]?.methods.find((x) => x.name === method);
+      if (m) validateArgs(schema, m, args, `${iface}.${method}`);
+      throw error;
+    }
     return p.promise;
+  }
+
+  /** Calls of `object`'s methods, as the component dispatches them (failures as rejections). */
+  #dispatcher(
+    object: number,
+  ): (iface: string, method: string, args: unknown[]) => Promise<unknown> {
+    return (iface, method, args) => {
+      try {
+        return this.call(object, iface, method, args);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
   }
 
   #send(m: ToWorker): void {
@@ -319,7 +347,8 @@ export class WorkerHost implements DriverHost {
         try {
           services.component.exportDispatch(
             m.i,
-            (iface, method, args) => this.call(SELF, iface, method, args),
+            this.#dispatcher(SELF),
+            { checksArgs: true },
           );
         } catch (error) {
           services.fault(`export ${m.i} refused: ${(error as Error).message}`);
@@ -405,7 +434,7 @@ export class WorkerHost implements DriverHost {
         this.#answer(id, () =>
           services.createObject(
             a[0] as string,
-            (iface, method, args) => this.call(object, iface, method, args),
+            this.#dispatcher(object),
           ));
         return;
       }
