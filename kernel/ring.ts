@@ -1142,13 +1142,14 @@ export class Endpoint {
       while (!this.#stopped) {
         const handled = reader.drainValues(deliver, this.#maxBatch);
         if (this.#stopped) break;
-        if (
-          handled > 0 && (sinceClock += handled) >= CLOCK_MESSAGES &&
-          (sinceClock = 0, performance.now() - this.#lastYield >= this.#yieldMs)
-        ) {
-          await nextTask();
-          this.#lastYield = performance.now();
-          continue;
+        sinceClock += handled;
+        if (sinceClock >= CLOCK_MESSAGES) {
+          sinceClock = 0;
+          if (performance.now() - this.#lastYield >= this.#yieldMs) {
+            await nextTask();
+            this.#lastYield = performance.now();
+            continue;
+          }
         }
         if (handled > 0 && reader.hasData) {
           // Let what the batch queued (a device's work, a promise's continuation) run first.

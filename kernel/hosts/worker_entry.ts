@@ -344,18 +344,19 @@ function start(init: InitMessage): void {
    * The signatures of the driver's own methods, by `Interface.method`: the kernel leaves checking
    * their arguments to us (`checksArgs`), so the driver sees only values of its IDL types.
    */
-  const signatures = new Map<string, MethodSchema | null>();
+  const signatures = new Map<string, Map<string, MethodSchema | null>>();
   const checkArgs = (iface: string, method: string, args: unknown[]): void => {
-    const key = `${iface}.${method}`;
-    let signature = signatures.get(key);
+    let methods = signatures.get(iface);
+    if (methods === undefined) signatures.set(iface, methods = new Map());
+    let signature = methods.get(method);
     if (signature === undefined) {
       signature = init.schema.interfaces[iface]?.methods.find((x) => x.name === method) ?? null;
-      signatures.set(key, signature);
+      methods.set(method, signature);
     }
     if (signature === null) {
-      throw new TypeError(`${key}: no such method in the driver's interfaces`);
+      throw new TypeError(`${iface}.${method}: no such method in the driver's interfaces`);
     }
-    validateArgs(init.schema, signature, args, key);
+    validateArgs(init.schema, signature, args, `${iface}.${method}`);
   };
 
   const onMessage = (raw: unknown) => {
