@@ -235,20 +235,21 @@ export class BlockClient {
       // The driver has the request (or refused it): the list is free again.
       this.#lists.give(list);
     }
-    // A fast device may have completed before invoke returned.
-    const early = this.#early.take(request);
+    // A fast device may have completed before invoke returned. Ids are `int`s: kept by their
+    // 32-bit pattern, so that a driver's negative ids work too.
+    const early = this.#early.take(request >>> 0);
     if (early !== undefined) {
       this.#settle(waiter, request, early);
     } else {
-      this.#pending.set(request, waiter);
+      this.#pending.set(request >>> 0, waiter);
     }
     return await waiter.promise;
   }
 
   #complete(request: number, status: number): void {
-    const waiter = this.#pending.take(request);
+    const waiter = this.#pending.take(request >>> 0);
     if (!waiter) {
-      this.#early.set(request, status);
+      this.#early.set(request >>> 0, status);
       return;
     }
     this.#settle(waiter, request, status);

@@ -1,0 +1,66 @@
+import { assertEquals } from "@std/assert";
+import { BlockClient } from "../clients/block_client.ts";
+import type { Capability } from "../idl/types.ts";
+import { schema as blockSchema } from "../interfaces/block.ts";
+import { Kernel } from "../kernel/kernel.ts";
+
+/**
+ * An in-kernel IBlock that answers with the given request ids and completes each request when
+ * told to (before or after the call returns), in any order.
+ */
+function fakeDisk(kernel: Kernel, ids: number[]) {
+  const c = kernel.createComponent({
+    className: "fake",
+    schema: blockSchema,
+    provides: ["IBlock"],
+  });
+  const queued: { id: number; notify: Capability }[] = [];
+  let next = 0;
+  const complete = (id: number, status = 0) => {
+    const i = queued.findIndex((q) => q.id === id);
+    const [q] = queued.splice(i, 1);
+    return kernel.invoke(q!.notify, "INotify.complete", [id, status]);
+  };
+  const submit = (notify: Capability) => {
+    const id = ids[next++]!;
+    queued.push({ id, notify });
+    return id;
+  };
+  c.export("IBlock", {
+    read: submit,
+    write: submit,
+    get_block_count: () => 1024,
+    get_block_size: () => 512,
+  });
+  return { cap: kernel.mint(c.address), complete };
+}
+
+Deno.test("BlockClient matches completions to requests by id, negative and large ids too", async () => {
+  const kernel = new Kernel();
+  const ids = [-1, 0x7fff_ffff, -0x8000_0000, 5, 1 << 20, -5];
+  const disk = fakeDisk(kernel, ids);
+  const client = await BlockClient.open(kernel, disk.cap);
+  const { capability } = kernel.allocate(512, "buf");
+  const done: number[] = [];
+  const transfers = ids.map((id) =>
+    client.transfer("read", 0n, 1, capability).then(() => done.push(id))
+  );
+  // Let every call return its id, then complete them in reverse order.
+  await new Promise((r) => setTimeout(r, 0));
+  for (const id of [...ids].reverse()) await disk.complete(id);
+  await Promise.all(transfers);
+  assertEquals(done, [...ids].reverse());
+  client.close();
+});
+
+Deno.test("BlockClient takes a completion that arrives before the call's id (negative id)", async () => {
+  const kernel = new Kernel();
+  const disk = fakeDisk(kernel, [-42]);
+  const client = await BlockClient.open(kernel, disk.cap);
+  const { capability } = kernel.allocate(512, "buf");
+  const transfer = client.transfer("read", 0n, 1, capability);
+  // The completion is invoked in the same turn the driver returns: before the client has the id.
+  await disk.complete(-42);
+  await transfer;
+  client.close();
+});
