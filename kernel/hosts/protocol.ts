@@ -96,7 +96,11 @@ export const SELF = 0;
 
 /** Kernel -> worker, on the ring. */
 export type ToWorker =
-  | { t: "call"; id: number; o: number; i: string; m: string; a: unknown[] }
+  /**
+   * `checked`: the arguments were checked against the method's IDL types as they were encoded (a
+   * call in its compiled layout, see `layout.ts`); the worker need not check them again.
+   */
+  | { t: "call"; id: number; o: number; i: string; m: string; a: unknown[]; checked?: true }
   | { t: "irq"; line: number }
   | { t: "reply"; id: number; ok: true; v: unknown }
   | { t: "reply"; id: number; ok: false; e: SerializedError };

@@ -24,6 +24,12 @@
  * | 5, 6 | `result` ok, failed        | u32 id; value: the result, or the serialized error    |
  * | 7    | `mmio_wb`                  | u32 guard (0: none), u32 pairs, then 2 u32 per pair   |
  * | 8    | `req`                      | u32 id, u8 operation, u8 flags (1: guarded); value: args |
+ * | 9    | `call` with a layout       | u32 id, u32 object, u16 method; the arguments' layout |
+ *
+ * Kind 9 exists only in a codec made with a {@link LayoutTable} (`wireCodec(table)`): a call of a
+ * method the table has, whose arguments all fit their IDL types, travels without names, keys or
+ * tags (see `layout.ts`); it decodes with `checked: true`, which tells the worker that the
+ * arguments were checked against the IDL as they were encoded.
  *
  * @example
  * ```ts
@@ -39,6 +45,7 @@
  */
 
 import { ValueDecoder, ValueEncoder } from "../codec.ts";
+import { LayoutReader, type LayoutTable, LayoutWriter } from "./layout.ts";
 import type { MessageCodec, MessageDecoder, MessageEncoder } from "../ring.ts";
 import type { RequestOp } from "./protocol.ts";
 
@@ -51,6 +58,7 @@ const K_RESULT_OK = 5;
 const K_RESULT_ERR = 6;
 const K_WB = 7;
 const K_REQ = 8;
+const K_CALL_LAYOUT = 9;
 
 /** The operations of `req` messages, by their index on the wire. */
 const OPS: readonly RequestOp[] = [
@@ -95,9 +103,13 @@ class WireEncoder implements MessageEncoder {
   #scratch: Uint8Array;
   #target: Uint8Array | undefined;
   #view: DataView = new DataView(new ArrayBuffer(0));
+  #layouts: LayoutTable | undefined;
+  #writer: LayoutWriter;
 
-  constructor(initialBytes: number) {
+  constructor(initialBytes: number, layouts?: LayoutTable) {
     this.#scratch = new Uint8Array(Math.max(64, initialBytes));
+    this.#layouts = layouts;
+    this.#writer = new LayoutWriter(this.#values);
   }
 
   encode(message: unknown): Uint8Array {
@@ -132,13 +144,34 @@ class WireEncoder implements MessageEncoder {
   #fixed(m: Fields, target: Uint8Array, start: number, end: number): number {
     const view = this.#view;
     switch (m.t) {
-      case "call":
+      case "call": {
         if (!isU32(m.id) || !isU32(m.o)) return -2;
+        const layout = this.#layouts !== undefined && typeof m.i === "string" &&
+            typeof m.m === "string" && Array.isArray(m.a)
+          ? this.#layouts.get(m.i, m.m)
+          : undefined;
+        if (layout !== undefined) {
+          if (end - start < 11) return -1;
+          const w = this.#writer;
+          w.open(target, view, start + 11, end);
+          const at = layout.encode(m.a as unknown[], w);
+          if (at === -1) return -1;
+          if (at >= 0) {
+            target[start] = K_CALL_LAYOUT;
+            view.setUint32(start + 1, m.id, true);
+            view.setUint32(start + 5, m.o, true);
+            view.setUint16(start + 9, layout.index, true);
+            return at - start;
+          }
+          // Arguments that are not values of the method's types: a plain call, which the
+          // worker's argument check refuses with the validator's message.
+        }
         if (end - start < 9) return -1;
         target[start] = K_CALL;
         view.setUint32(start + 1, m.id, true);
         view.setUint32(start + 5, m.o, true);
         return this.#values3(m.i, m.m, m.a, target, start, start + 9, end);
+      }
       case "irq":
         if (!isU32(m.line)) return -2;
         if (end - start < 5) return -1;
@@ -220,6 +253,13 @@ class WireDecoder implements MessageDecoder {
   #values = new ValueDecoder();
   #bytes: Uint8Array | undefined;
   #view: DataView = new DataView(new ArrayBuffer(0));
+  #layouts: LayoutTable | undefined;
+  #reader: LayoutReader;
+
+  constructor(layouts?: LayoutTable) {
+    this.#layouts = layouts;
+    this.#reader = new LayoutReader(this.#values);
+  }
 
   decode(bytes: Uint8Array, start: number, end: number): unknown {
     if (!(start >= 0 && start < end && end <= bytes.length)) {
@@ -246,6 +286,23 @@ class WireDecoder implements MessageDecoder {
           throw new TypeError("Cannot decode call: interface, method or arguments malformed");
         }
         return { t: "call", id, o, i, m, a };
+      }
+      case K_CALL_LAYOUT: {
+        need(end - start, 11, "call");
+        const id = view.getUint32(start + 1, true);
+        const o = view.getUint32(start + 5, true);
+        const index = view.getUint16(start + 9, true);
+        const layout = this.#layouts?.at(index);
+        if (layout === undefined) {
+          throw new TypeError(`Cannot decode call: no method with layout ${index}`);
+        }
+        const r = this.#reader;
+        r.open(bytes, view, start + 11, end);
+        const a = layout.decode(r);
+        if (r.pos !== end) {
+          throw new RangeError(`Cannot decode call: ${end - r.pos} bytes after the arguments`);
+        }
+        return { t: "call", id, o, i: layout.iface, m: layout.method, a, checked: true };
       }
       case K_IRQ:
         exact(end - start, 5, "irq");
@@ -312,7 +369,28 @@ function exact(have: number, want: number, what: string): void {
 }
 
 /** The worker host's {@link MessageCodec}: fixed layouts for the per-request messages. */
-export const WIRE_CODEC: MessageCodec = {
-  encoder: (initialBytes) => new WireEncoder(initialBytes),
-  decoder: () => new WireDecoder(),
-};
+export const WIRE_CODEC: MessageCodec = wireCodec();
+
+/**
+ * The wire codec, with calls of the methods in `layouts` in their compiled layouts (kind 9).
+ * Both ends of a ring must use tables built from the same schema.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { wireCodec } from "./wire.ts";
+ * import { LayoutTable } from "./layout.ts";
+ * import { schema } from "../../interfaces/block.ts";
+ * const codec = wireCodec(LayoutTable.fromSchema(schema));
+ * const call = { t: "call", id: 1, o: 0, i: "IBlock", m: "get_block_size", a: [] };
+ * const bytes = codec.encoder(64).encode(call);
+ * assertEquals(bytes.length, 11);
+ * assertEquals(codec.decoder().decode(bytes, 0, bytes.length), { ...call, checked: true });
+ * ```
+ */
+export function wireCodec(layouts?: LayoutTable): MessageCodec {
+  return {
+    encoder: (initialBytes) => new WireEncoder(initialBytes, layouts),
+    decoder: () => new WireDecoder(layouts),
+  };
+}

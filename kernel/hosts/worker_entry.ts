@@ -42,7 +42,8 @@ import {
   type ToWorker,
   writeEntry,
 } from "./protocol.ts";
-import { WIRE_CODEC } from "./wire.ts";
+import { LayoutTable } from "./layout.ts";
+import { wireCodec } from "./wire.ts";
 
 /**
  * How long the driver's thread polls for a message the kernel owes it, and after the last message
@@ -181,7 +182,7 @@ function start(init: InitMessage): void {
     expecting: () => replies.size > 0 || allocs.size > 0 || callsRunning > 0,
     maxBatch: 1,
     blockMicros: WORKER_BLOCK_MICROS,
-    codec: WIRE_CODEC,
+    codec: wireCodec(LayoutTable.fromSchema(init.schema)),
     pollGate: new PollGate(
       init.pollTokens,
       init.pollLimit,
@@ -375,7 +376,8 @@ function start(init: InitMessage): void {
         }
         let result: unknown;
         try {
-          if (m.o === SELF) checkArgs(m.i, m.m, m.a);
+          // A call in its compiled layout was checked as the kernel encoded it.
+          if (m.o === SELF && m.checked !== true) checkArgs(m.i, m.m, m.a);
           result = fn(...m.a);
         } catch (error) {
           send({ t: "result", id: m.id, ok: false, e: serializeError(error) });

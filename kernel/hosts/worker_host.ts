@@ -31,7 +31,8 @@ import {
   type ToKernel,
   type ToWorker,
 } from "./protocol.ts";
-import { WIRE_CODEC } from "./wire.ts";
+import { LayoutTable } from "./layout.ts";
+import { wireCodec } from "./wire.ts";
 
 let liveWorkers = 0;
 
@@ -123,7 +124,9 @@ export class WorkerHost implements DriverHost {
       spinMicros: KERNEL_SPIN_MICROS,
       maxBatch: 1,
       idleSpinMicros: KERNEL_LINGER_MICROS,
-      codec: WIRE_CODEC,
+      // Calls of the driver's methods in their compiled layouts (the worker builds the same
+      // table from the schema of the init message).
+      codec: wireCodec(LayoutTable.fromSchema(services.component.schema)),
       expecting: () => this.#calls.size > 0 || this.#irqOut > 0,
     });
     const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
