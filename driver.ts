@@ -74,6 +74,17 @@ export interface DriverDma {
     options: { writable?: boolean; address?: bigint; length?: number } | undefined,
     issue: () => void,
   ): Promise<bigint>;
+  /**
+   * Programs the device with writes that depend on mappings not confirmed yet: runs `issue` now,
+   * and the register writes it posts reach the device only if every map in `maps` (promises that
+   * {@link map} returned) succeeds. In the worker host those map requests went ahead of the writes
+   * on the ring, and the kernel drops the writes if one of them failed; in the kernel host the
+   * maps are settled already, and the writes of a failed one are not made. So a driver may queue,
+   * merge and start requests before their maps are answered; when a map's promise rejects, the
+   * device never saw a command that depended on it (undo the driver's own bookkeeping). Throws
+   * `TypeError` for a promise that `map` did not return.
+   */
+  issueAfter(maps: readonly Promise<bigint>[], issue: () => void): void;
   /** Removes a mapping made by {@link map}. */
   unmap(address: bigint): Promise<void>;
   /**

@@ -7,7 +7,13 @@
 
 import { type Analysis, formatSize, type RatioResult, type SeriesResult } from "./results.ts";
 import { relativeIqr, type Summary } from "./stats.ts";
-import type { Host, InterruptCounts, StudyConfig, Trial } from "./study.ts";
+import {
+  type Host,
+  type InterruptCounts,
+  STUDY_IRQ_RATE,
+  type StudyConfig,
+  type Trial,
+} from "./study.ts";
 
 /** What the run was on and how it was called: recorded in the JSON file. */
 export interface RunInfo {
@@ -179,6 +185,8 @@ export interface StudyDocument {
   readonly version: 1;
   readonly run: RunInfo;
   readonly config: StudyConfig;
+  /** The interrupt rate limit both kernels ran with (see `STUDY_IRQ_RATE`). */
+  readonly irqRate: { readonly perSecond: number; readonly burst: number };
   readonly series: readonly SeriesResult[];
   readonly ratios: readonly RatioResult[];
   readonly goals: Analysis["goals"];
@@ -197,6 +205,7 @@ export function toJson(
     version: 1,
     run,
     config,
+    irqRate: STUDY_IRQ_RATE,
     series: analysis.series,
     ratios: analysis.ratios,
     goals: analysis.goals,

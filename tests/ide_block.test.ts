@@ -248,6 +248,62 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`a refused map among queued requests fails that one only, and no command of it runs (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const model = kernel.drivers.devices().find((d) => d.name === "ide0")!.model as IdeController;
+      await disk.write(100n, pattern(12 * 512, 6));
+      const { capability: victim } = kernel.allocate(4 * 512, "victim");
+      const victimBytes = kernel.memory(victim, "write");
+      victimBytes.bytes.fill(0x5a);
+      kernel.machine.iommu.map("ide0", {
+        address: victimBytes.address,
+        length: victimBytes.size,
+        bytes: victimBytes.bytes,
+        writable: true,
+        label: "victim",
+      });
+      const { capability: small } = kernel.allocate(512, "small");
+      const faults = kernel.machine.iommu.faults.length;
+      const buffers = Array.from({ length: 12 }, (_, i) => kernel.allocate(512, `q${i}`));
+      // Twelve reads of consecutive blocks at once (the busy controller queues and merges them);
+      // the sixth names the victim's address with a buffer too small for it: refused.
+      const results = await Promise.allSettled(
+        buffers.map((b, i) =>
+          i === 5
+            ? kernel.invoke(disk.device, "IBlock.read", [disk.notify, {
+              blocks: [105n, 106n, 107n, 108n],
+              addr: victimBytes.address,
+              buffer: small,
+            }])
+            : disk.transfer("read", BigInt(100 + i), 1, b.capability)
+        ),
+      );
+      for (const [i, r] of results.entries()) {
+        if (i === 5) {
+          assertEquals(r.status, "rejected");
+          assert((r as PromiseRejectedResult).reason instanceof RangeError);
+        } else assertEquals(r.status, "fulfilled", `request ${i}`);
+      }
+      for (const [i, b] of buffers.entries()) {
+        if (i === 5) continue;
+        assertEquals(
+          kernel.memory(b.capability, "read").bytes,
+          pattern(12 * 512, 6).subarray(i * 512, (i + 1) * 512),
+          `buffer ${i}`,
+        );
+      }
+      assert(victimBytes.bytes.every((b) => b === 0x5a), "the victim's buffer was written");
+      assertEquals(kernel.machine.iommu.faults.length, faults);
+      // Every mapping of the served requests is gone again.
+      await new Promise((r) => setTimeout(r, 20));
+      const mapped = new Set(kernel.machine.iommu.mappings("ide0").map((m) => m.mapping.address));
+      for (const b of [...buffers, { capability: small }]) {
+        assert(!mapped.has(b.capability.address), "a request's mapping outlived it");
+      }
+      assert(model.stats.commands > 0);
+    });
+  });
+
   Deno.test(`queued requests that follow each other on the disk share a command (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       const model = kernel.drivers.devices().find((d) => d.name === "ide0")!.model as IdeController;

@@ -20,8 +20,9 @@ const HOT: [unknown, number][] = [
   [{ t: "result", id: 0xffff_ffff, ok: true, v: 9 }, 5],
   [{ t: "result", id: 4, ok: false, e: { name: "Error", message: "x", stack: "s" } }, 6],
   [{ t: "mmio_wb", b: [0x0201_0007, 0xc8, 0x7f00_0000, 14] }, 7],
-  [{ t: "mmio_wb", b: [], g: 12 }, 7],
-  [{ t: "req", id: 5, op: "map", a: [cap, true, 0x1000n, 512], g: true }, 8],
+  [{ t: "mmio_wb", b: [], g: [12] }, 7],
+  [{ t: "mmio_wb", b: [0x0201_0007, 0xc8], g: [3, 0xffff_ffff, 9] }, 7],
+  [{ t: "req", id: 5, op: "map", a: [cap, true, 0x1000n, 512] }, 8],
   [{ t: "req", id: 0, op: "invoke", a: [cap, "INotify.complete", [1, 0]] }, 8],
   [{ t: "req", id: 6, op: "unmap", a: [0x4000_0000n] }, 8],
 ];
@@ -34,10 +35,12 @@ const OTHER: unknown[] = [
   { t: "call", id: 2 ** 32, o: 0, i: "IBlock", m: "read", a: [] }, // id past u32
   { t: "call", id: 1.5, o: 0, i: "IBlock", m: "read", a: [] },
   { t: "mmio_wb", b: [-0x7f00_0000, 1] }, // a window index past 127 makes the entry negative
-  { t: "mmio_wb", b: [1, 2], g: 0 },
+  { t: "mmio_wb", b: [1, 2], g: [] }, // an empty guard list is no guard list
+  { t: "mmio_wb", b: [1, 2], g: 12 },
+  { t: "mmio_wb", b: [1, 2], g: [-1] },
   { t: "mmio_wb", b: [1, 2, 3] }, // odd: the kernel refuses it, but it must arrive as sent
   { t: "req", id: 1, op: "reboot", a: [] },
-  { t: "req", id: 1, op: "map", a: [], g: false },
+  { t: "req", id: 1, op: "map", a: [], g: true }, // guards travel with the writes now
   { t: "reply", id: 1, ok: "yes", v: 1 },
   "not even an object",
   null,

@@ -44,6 +44,8 @@ interface Request {
   mapping: Promise<bigint> | undefined;
   /** Not to be merged with others (a merged command it was part of failed). */
   alone: boolean;
+  /** Completed (its mapping released). */
+  done: boolean;
 }
 
 /**
@@ -171,6 +173,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     // The next command first, so the device works while the kernel handles the rest.
     pump();
     for (const request of requests) {
+      request.done = true;
       // Nobody waits for the unmap either (a failure is logged). The mapping may not be
       // confirmed yet (the device can finish before the map's answer reaches us).
       void request.mapping?.then((address) => ctx.dma.release(address), () => {});
@@ -236,8 +239,13 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
         }
       },
     };
-    if (requests.length === 1) startRuns(requests[0]!.op, [requests[0]!.runs[a.run]!]);
-    else startRuns(requests[0]!.op, requests.map((r) => r.runs[0]!));
+    // The command reaches the device only if the maps of its requests succeed.
+    const maps = requests.map((r) => r.mapping!);
+    if (requests.length === 1) {
+      ctx.dma.issueAfter(maps, () => startRuns(requests[0]!.op, [requests[0]!.runs[a.run]!]));
+    } else {
+      ctx.dma.issueAfter(maps, () => startRuns(requests[0]!.op, requests.map((r) => r.runs[0]!)));
+    }
   }
 
   // ---- probe: IDENTIFY DEVICE over PIO ----------------------------------------------------
@@ -331,51 +339,59 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       buffer: data.buffer,
       mapping: undefined,
       alone: false,
+      done: false,
     };
   }
 
   /**
-   * Maps the buffer and, if the controller is idle and nothing waits, starts the command in the
-   * same breath (the kernel applies its register writes only if the map succeeds); else queues
-   * the request once mapped. Returns the request id when the map is confirmed.
+   * Maps the buffer and queues the request at once, without waiting for the kernel's answer: if
+   * the controller is idle it starts in the same breath, and a busy controller merges it into a
+   * later command. Every command is issued after the maps of its requests (`issueAfter`), so the
+   * kernel drops it if one of them was refused. Returns the request id once the map is confirmed.
    */
   async function submit(op: "read" | "write", notify: Capability, data: BlockSeq): Promise<number> {
     if (stopped) throw new Error("the device is going away");
     const request = plan(op, notify, data);
-    let started = false;
     // The kernel checks the capability and that the whole transfer fits in the buffer.
-    request.mapping = ctx.dma.mapThen(data.buffer, {
+    request.mapping = ctx.dma.map(data.buffer, {
       writable: op === "read",
       address: data.addr,
       length: data.blocks.length * SECTOR,
-    }, () => {
-      if (idle() && queue.length === 0) {
-        started = true;
-        begin([request]);
-      }
     });
+    queue.push(request);
+    pump();
     let mapped: bigint;
     try {
       mapped = await request.mapping;
     } catch (error) {
-      // The command never reached the device: forget it and go on with the queue.
-      if (started && active?.requests[0] === request) {
-        active = undefined;
-        current = undefined;
-        pump();
-        if (!active) runFlush();
-      }
+      forget(request);
       throw error;
     }
     if (stopped) {
-      if (!started) await ctx.dma.unmap(mapped).catch(() => {});
+      if (!request.done) await ctx.dma.unmap(mapped).catch(() => {});
       throw new Error("the device is going away");
     }
-    if (!started) {
-      queue.push(request);
-      pump();
-    }
     return request.id;
+  }
+
+  /**
+   * Forgets a request whose buffer the kernel refused to map: it leaves the queue, or, if it was
+   * part of the command in service, that command never reached the device (it depended on the
+   * map): the other requests of it go back to the head of the queue and the next command starts.
+   */
+  function forget(request: Request): void {
+    const queued = queue.indexOf(request);
+    if (queued >= 0) {
+      queue.splice(queued, 1);
+      return;
+    }
+    const a = active;
+    if (!a || !a.requests.includes(request)) return;
+    active = undefined;
+    current = undefined;
+    queue.unshift(...a.requests.filter((r) => r !== request));
+    pump();
+    if (!active) runFlush();
   }
 
   ctx.export("IBlock", {

@@ -83,14 +83,20 @@ function makeContext(
   device: HostOptions["device"],
   setHandler: (handler: (line: number) => void | Promise<void>) => void,
 ): DriverContext {
+  /** While an `issueAfter` whose maps did not all succeed runs: its writes are not made. */
+  let suppressed = false;
   const windows: Record<string, RegisterWindow> = {};
   for (const w of services.node.windows) {
     const side = services.sideEffects(w.name);
     windows[w.name] = new DeviceWindow(w.buffer, side.writes, side.reads, {
-      write: (offset, width, value) => services.deviceWrite(w.name, offset, width, value),
+      write: (offset, width, value) => {
+        if (!suppressed) services.deviceWrite(w.name, offset, width, value);
+      },
       read: (offset, width) => services.deviceRead(w.name, offset, width),
     });
   }
+  /** Whether each promise `map` returned stands for a mapping made (maps here are synchronous). */
+  const mapped = new WeakMap<Promise<bigint>, boolean>();
   return {
     device,
     windows: Object.freeze(windows),
@@ -109,10 +115,31 @@ function makeContext(
     },
     dma: {
       map: (memory, options) => {
+        let p: Promise<bigint>;
         try {
-          return Promise.resolve(services.mapDma(memory, options?.writable ?? false, options));
+          p = Promise.resolve(services.mapDma(memory, options?.writable ?? false, options));
+          mapped.set(p, true);
         } catch (e) {
-          return Promise.reject(e);
+          p = Promise.reject(e);
+          mapped.set(p, false);
+        }
+        return p;
+      },
+      issueAfter: (maps, issue) => {
+        let ok = true;
+        for (const m of maps) {
+          const outcome = mapped.get(m);
+          if (outcome === undefined) {
+            throw new TypeError("issueAfter takes the promises that ctx.dma.map returned");
+          }
+          ok &&= outcome;
+        }
+        const outer = suppressed;
+        suppressed = outer || !ok;
+        try {
+          issue();
+        } finally {
+          suppressed = outer;
         }
       },
       mapThen: (memory, options, issue) => {

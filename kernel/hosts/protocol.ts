@@ -112,14 +112,14 @@ export type ToKernel =
   | { t: "export"; i: string; m: string[] }
   | { t: "result"; id: number; ok: true; v: unknown }
   | { t: "result"; id: number; ok: false; e: SerializedError }
-  /** Posted register writes and acknowledgements, batched: pairs of numbers, see {@link writeEntry}. */
-  | { t: "mmio_wb"; b: number[]; g?: number }
-  | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
   /**
-   * `g`: a guarded map (see `DriverDma.mapThen`): the next `mmio_wb` with `g` set to this id is
-   * applied only if this map succeeded.
+   * Posted register writes and acknowledgements, batched: pairs of numbers, see
+   * {@link writeEntry}. `g`: the ids of the map requests the writes depend on
+   * (`DriverDma.issueAfter`): the kernel applies them only if none of those maps failed.
    */
-  | { t: "req"; id: number; op: RequestOp; a: unknown[]; g?: true }
+  | { t: "mmio_wb"; b: number[]; g?: number[] }
+  | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
+  | { t: "req"; id: number; op: RequestOp; a: unknown[] }
   /** Sent only when the interrupt entry failed (`e`) or returned without acknowledging. */
   | { t: "irq_done"; line: number; e?: SerializedError }
   | { t: "denied"; what: string }

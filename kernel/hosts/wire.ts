@@ -22,8 +22,8 @@
  * | 2    | `irq`                      | u32 line                                              |
  * | 3, 4 | `reply` ok, failed         | u32 id; value: the result, or the serialized error    |
  * | 5, 6 | `result` ok, failed        | u32 id; value: the result, or the serialized error    |
- * | 7    | `mmio_wb`                  | u32 guard (0: none), u32 pairs, then 2 u32 per pair   |
- * | 8    | `req`                      | u32 id, u8 operation, u8 flags (1: guarded); value: args |
+ * | 7    | `mmio_wb`                  | u32 guards, a u32 map id each; u32 pairs, 2 u32 each  |
+ * | 8    | `req`                      | u32 id, u8 operation, u8 flags (0); value: args       |
  * | 9    | `call` with a layout       | u32 id, u32 object, u16 method; the arguments' layout |
  *
  * Kind 9 exists only in a codec made with a {@link LayoutTable} (`wireCodec(table)`): a call of a
@@ -37,7 +37,7 @@
  * import { WIRE_CODEC } from "./wire.ts";
  * const message = { t: "mmio_wb", b: [0x0101_0007, 0x20] };
  * const bytes = WIRE_CODEC.encoder(64).encode(message);
- * assertEquals(bytes.length, 17); // kind, guard, count, one pair
+ * assertEquals(bytes.length, 17); // kind, guard count, pair count, one pair
  * assertEquals(WIRE_CODEC.decoder().decode(bytes, 0, bytes.length), message);
  * ```
  *
@@ -76,6 +76,8 @@ const OP_INDEX: ReadonlyMap<string, number> = new Map(OPS.map((op, i) => [op, i]
 
 /** Register write pairs a `mmio_wb` may carry on the fast layout (more travel as a value). */
 const MAX_PAIRS = 1 << 20;
+/** Map ids a `mmio_wb` may depend on, on the fast layout. */
+const MAX_GUARDS = 1 << 16;
 
 function isU32(x: unknown): x is number {
   return typeof x === "number" && (x >>> 0) === x;
@@ -193,31 +195,40 @@ class WireEncoder implements MessageEncoder {
       case "mmio_wb": {
         const b = m.b, g = m.g;
         if (!Array.isArray(b) || (b.length & 1) !== 0 || b.length > 2 * MAX_PAIRS) return -2;
-        if (g !== undefined && (!isU32(g) || g === 0)) return -2;
-        const bytes = 9 + 4 * b.length;
+        const guards = g === undefined ? 0 : Array.isArray(g) ? g.length : -1;
+        if (guards < 0 || guards > MAX_GUARDS || (g !== undefined && guards === 0)) return -2;
+        const bytes = 9 + 4 * guards + 4 * b.length;
         if (end - start < bytes) {
           for (const x of b) if (!isU32(x)) return -2;
+          for (let i = 0; i < guards; i++) if (!isU32((g as unknown[])[i])) return -2;
           return -1;
         }
-        let p = start + 9;
+        let p = start + 5;
+        for (let i = 0; i < guards; i++, p += 4) {
+          const x = (g as unknown[])[i];
+          if (!isU32(x)) return -2;
+          view.setUint32(p, x, true);
+        }
+        const pairsAt = p;
+        p += 4;
         for (let i = 0; i < b.length; i++, p += 4) {
           const x = b[i];
           if (!isU32(x)) return -2;
           view.setUint32(p, x, true);
         }
         target[start] = K_WB;
-        view.setUint32(start + 1, g ?? 0, true);
-        view.setUint32(start + 5, b.length >> 1, true);
+        view.setUint32(start + 1, guards, true);
+        view.setUint32(pairsAt, b.length >> 1, true);
         return bytes;
       }
       case "req": {
         const op = typeof m.op === "string" ? OP_INDEX.get(m.op) : undefined;
-        if (!isU32(m.id) || op === undefined || (m.g !== undefined && m.g !== true)) return -2;
+        if (!isU32(m.id) || op === undefined || m.g !== undefined) return -2;
         if (end - start < 7) return -1;
         target[start] = K_REQ;
         view.setUint32(start + 1, m.id, true);
         target[start + 5] = op;
-        target[start + 6] = m.g === true ? 1 : 0;
+        target[start + 6] = 0;
         const n = this.#values.encodeRange(m.a, target, start + 7, end);
         return n < 0 ? -1 : n + 7;
       }
@@ -330,25 +341,32 @@ class WireDecoder implements MessageDecoder {
       }
       case K_WB: {
         need(end - start, 9, "mmio_wb");
-        const g = view.getUint32(start + 1, true);
-        const pairs = view.getUint32(start + 5, true);
+        const guards = view.getUint32(start + 1, true);
+        if (guards > MAX_GUARDS || 9 + 4 * guards > end - start) {
+          throw new RangeError(`Cannot decode mmio_wb: ${guards} guards`);
+        }
+        let p = start + 5;
+        const g: number[] = [];
+        for (let i = 0; i < guards; i++, p += 4) g.push(view.getUint32(p, true));
+        const pairs = view.getUint32(p, true);
+        p += 4;
         if (pairs > MAX_PAIRS) throw new RangeError(`Cannot decode mmio_wb: ${pairs} pairs`);
-        exact(end - start, 9 + 8 * pairs, "mmio_wb");
+        exact(end - start, 9 + 4 * guards + 8 * pairs, "mmio_wb");
         const b: number[] = [];
-        for (let p = start + 9; p < end; p += 4) b.push(view.getUint32(p, true));
-        return g === 0 ? { t: "mmio_wb", b } : { t: "mmio_wb", b, g };
+        for (; p < end; p += 4) b.push(view.getUint32(p, true));
+        return guards === 0 ? { t: "mmio_wb", b } : { t: "mmio_wb", b, g };
       }
       case K_REQ: {
         need(end - start, 7, "req");
         const id = view.getUint32(start + 1, true);
         const op = OPS[bytes[start + 5]!];
         const flags = bytes[start + 6]!;
-        if (op === undefined || flags > 1) {
+        if (op === undefined || flags !== 0) {
           throw new TypeError(`Cannot decode req: operation ${bytes[start + 5]}, flags ${flags}`);
         }
         const a = values.decode(bytes, start + 7, end);
         if (!Array.isArray(a)) throw new TypeError("Cannot decode req: arguments not a list");
-        return flags === 1 ? { t: "req", id, op, a, g: true } : { t: "req", id, op, a };
+        return { t: "req", id, op, a };
       }
       default:
         throw new TypeError(`Cannot decode message: unknown kind ${kind}`);

@@ -71,13 +71,15 @@ function postWrite(entry: number, value: number): void {
   if (writes.length === 0) queueMicrotask(flushWrites);
   writes.push(entry, value);
 }
-/** The id of the guarded map whose `issue` is running (its writes depend on it), or 0. */
-let guard = 0;
+/** The ids of the maps the running `issueAfter` depends on (its writes do), or none. */
+let guard: number[] | undefined;
 function flushWrites(): void {
   if (writes.length === 0) return;
   const batch = writes;
   writes = [];
-  endpoint?.send(guard === 0 ? { t: "mmio_wb", b: batch } : { t: "mmio_wb", b: batch, g: guard });
+  endpoint?.send(
+    guard === undefined ? { t: "mmio_wb", b: batch } : { t: "mmio_wb", b: batch, g: guard },
+  );
 }
 function send(message: ToKernel): void {
   flushWrites();
@@ -226,6 +228,45 @@ function start(init: InitMessage): void {
     });
   }
 
+  /** The request id of each promise `map` returned (for `issueAfter`). */
+  const mapIds = new WeakMap<Promise<unknown>, number>();
+  const map = (
+    memory: Capability,
+    options: { writable?: boolean; address?: bigint; length?: number } | undefined,
+  ): Promise<bigint> => {
+    const id = nextRequest++;
+    const p = Promise.withResolvers<unknown>();
+    replies.set(id, p);
+    send({
+      t: "req",
+      id,
+      op: "map",
+      a: [memory, options?.writable ?? false, options?.address ?? null, options?.length ?? null],
+    });
+    mapIds.set(p.promise, id);
+    return p.promise as Promise<bigint>;
+  };
+  const issueAfter = (maps: readonly Promise<bigint>[], issue: () => void): void => {
+    const ids: number[] = [];
+    for (const m of maps) {
+      const id = mapIds.get(m);
+      if (id === undefined) {
+        throw new TypeError("issueAfter takes the promises that ctx.dma.map returned");
+      }
+      ids.push(id);
+    }
+    // The writes posted so far do not depend on these maps; those `issue` posts do.
+    flushWrites();
+    const outer = guard;
+    guard = ids.length === 0 ? outer : outer === undefined ? ids : [...outer, ...ids];
+    try {
+      issue();
+    } finally {
+      flushWrites();
+      guard = outer;
+    }
+  };
+
   let instance: DriverInstance | undefined;
   /** Acknowledgements sent so far (an interrupt entry that acknowledged needs no irq_done). */
   let acks = 0;
@@ -249,45 +290,19 @@ function start(init: InitMessage): void {
       },
     },
     dma: {
-      map: (memory, options) =>
-        request("map", [
-          memory,
-          options?.writable ?? false,
-          options?.address ?? null,
-          options?.length ?? null,
-        ]) as Promise<
-          bigint
-        >,
+      map: (memory, options) => map(memory, options),
+      issueAfter: (maps, issue) => issueAfter(maps, issue),
       mapThen: (memory, options, issue) => {
         // The writes posted so far do not depend on this map; those `issue` posts do.
-        flushWrites();
-        const id = nextRequest++;
-        const p = Promise.withResolvers<unknown>();
-        replies.set(id, p);
-        send({
-          t: "req",
-          id,
-          op: "map",
-          a: [
-            memory,
-            options?.writable ?? false,
-            options?.address ?? null,
-            options?.length ?? null,
-          ],
-          g: true,
-        });
-        guard = id;
+        const p = map(memory, options);
         let failure: { error: unknown } | undefined;
         try {
-          issue();
+          issueAfter([p], issue);
         } catch (error) {
           failure = { error };
-        } finally {
-          flushWrites();
-          guard = 0;
         }
-        if (!failure) return p.promise as Promise<bigint>;
-        return p.promise.then(
+        if (!failure) return p;
+        return p.then(
           (address) =>
             request("unmap", [address]).then(
               () => Promise.reject(failure.error),

@@ -46,6 +46,8 @@ const POLL_LIMIT = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
 /** How long a driver gets to start, and to stop, before it is treated as hung. */
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 2_000;
+/** Failed map ids remembered for the writes that depend on them (see `#failedMaps`). */
+const FAILED_MAPS_KEPT = 256;
 /** Ring size each way. */
 const RING_BYTES = 1 << 20;
 /**
@@ -91,8 +93,12 @@ export class WorkerHost implements DriverHost {
   #applied = 0;
   /** Interrupts delivered and not yet acknowledged (or finished) by the driver. */
   #irqOut = 0;
-  /** The outcome of the last guarded map, for the writes that depend on it. */
-  #guard: { id: number; ok: boolean } | undefined;
+  /**
+   * The ids of the driver's latest failed maps, for the register writes that depend on them
+   * (`DriverDma.issueAfter`). A driver learns of a failure from the map's answer, so only the
+   * writes it posted before that answer arrived can name it: a few hundred ids are plenty.
+   */
+  #failedMaps = new Set<number>();
   /** Window names by the index the worker uses in posted writes (the init message's order). */
   #windowNames: string[] = [];
 
@@ -285,8 +291,8 @@ export class WorkerHost implements DriverHost {
           services.denied("a malformed batch of register writes");
           return;
         }
-        if (m.g !== undefined && (this.#guard?.id !== m.g || !this.#guard.ok)) {
-          // Writes that depend on a guarded map (DriverDma.mapThen) that failed: dropped (but
+        if (m.g !== undefined && this.#dependsOnFailed(m.g)) {
+          // Writes that depend on a map that failed (DriverDma.issueAfter): dropped (but
           // counted, for the driver's fences); an acknowledgement among them still counts.
           for (let i = 0; i < b.length; i += 2) {
             if (b[i] === ACK_ENTRY) this.#ack(b[i + 1] as number);
@@ -333,7 +339,7 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "req":
-        this.#request(m.id, m.op, m.a, m.g === true);
+        this.#request(m.id, m.op, m.a);
         return;
       case "irq_done":
         if (this.#irqOut > 0) this.#irqOut--;
@@ -375,6 +381,13 @@ export class WorkerHost implements DriverHost {
     }
   }
 
+  #dependsOnFailed(guards: number[]): boolean {
+    const failed = this.#failedMaps;
+    if (failed.size === 0) return false;
+    for (let i = 0; i < guards.length; i++) if (failed.has(guards[i]!)) return true;
+    return false;
+  }
+
   #storeApplied(): void {
     Atomics.store(this.#sync, SYNC_APPLIED, this.#applied);
     Atomics.notify(this.#sync, SYNC_APPLIED);
@@ -402,7 +415,7 @@ export class WorkerHost implements DriverHost {
     else this.#send({ t: "reply", id, ok: true, v });
   }
 
-  #request(id: number, op: string, a: unknown[], guarded = false): void {
+  #request(id: number, op: string, a: unknown[]): void {
     const { services } = this.#options;
     switch (op) {
       case "invoke":
@@ -420,11 +433,12 @@ export class WorkerHost implements DriverHost {
         try {
           address = services.mapDma(a[0] as Capability, a[1] === true, range);
         } catch (error) {
-          if (guarded) this.#guard = { id, ok: false };
+          const failed = this.#failedMaps;
+          failed.add(id);
+          if (failed.size > FAILED_MAPS_KEPT) failed.delete(failed.values().next().value!);
           this.#send({ t: "reply", id, ok: false, e: serializeError(error) });
           return;
         }
-        if (guarded) this.#guard = { id, ok: true };
         this.#send({ t: "reply", id, ok: true, v: address });
         return;
       }
