@@ -47,6 +47,23 @@ export interface DriverIrq {
 }
 
 /** DMA through the IOMMU domain of the driver's device. */
+/** How {@link DriverDma.map} maps. */
+export interface MapOptions {
+  /** The device may write the memory (a disk read); needs a capability granting `write`. */
+  writable?: boolean;
+  /** The range the device will touch: a range outside the object is refused. */
+  address?: bigint;
+  length?: number;
+  /**
+   * A map made while a call of one of the driver's methods runs (in its synchronous part) fails
+   * that call if the kernel refuses it: the caller gets the kernel's error, whatever the method
+   * returns. So the method need not wait for the map's answer to return: in the worker host its
+   * result may already be on its way, and the kernel discards it. The map's promise still
+   * rejects, for the driver's own bookkeeping.
+   */
+  failsCall?: boolean;
+}
+
 export interface DriverDma {
   /**
    * Maps the memory object a capability names into the device's IOMMU domain. `writable` lets the
@@ -57,7 +74,7 @@ export interface DriverDma {
    */
   map(
     memory: Capability,
-    options?: { writable?: boolean; address?: bigint; length?: number },
+    options?: MapOptions,
   ): Promise<bigint>;
   /**
    * Maps like {@link map} and lets the device start on the mapping at once: `issue` programs the
@@ -71,7 +88,7 @@ export interface DriverDma {
    */
   mapThen(
     memory: Capability,
-    options: { writable?: boolean; address?: bigint; length?: number } | undefined,
+    options: MapOptions | undefined,
     issue: () => void,
   ): Promise<bigint>;
   /**

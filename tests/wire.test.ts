@@ -23,6 +23,7 @@ const HOT: [unknown, number][] = [
   [{ t: "mmio_wb", b: [], g: [12] }, 7],
   [{ t: "mmio_wb", b: [0x0201_0007, 0xc8], g: [3, 0xffff_ffff, 9] }, 7],
   [{ t: "req", id: 5, op: "map", a: [cap, true, 0x1000n, 512] }, 8],
+  [{ t: "req", id: 5, op: "map", a: [cap, true, 0x1000n, 512], c: 0xffff_ffff }, 8],
   [{ t: "req", id: 0, op: "invoke", a: [cap, "INotify.complete", [1, 0]] }, 8],
   [{ t: "req", id: 6, op: "unmap", a: [0x4000_0000n] }, 8],
 ];
@@ -41,6 +42,7 @@ const OTHER: unknown[] = [
   { t: "mmio_wb", b: [1, 2, 3] }, // odd: the kernel refuses it, but it must arrive as sent
   { t: "req", id: 1, op: "reboot", a: [] },
   { t: "req", id: 1, op: "map", a: [], g: true }, // guards travel with the writes now
+  { t: "req", id: 1, op: "map", a: [], c: 0 }, // no call has id 0
   { t: "reply", id: 1, ok: "yes", v: 1 },
   "not even an object",
   null,

@@ -44,8 +44,6 @@ interface Request {
   mapping: Promise<bigint> | undefined;
   /** Not to be merged with others (a merged command it was part of failed). */
   alone: boolean;
-  /** Completed (its mapping released). */
-  done: boolean;
 }
 
 /**
@@ -173,7 +171,6 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     // The next command first, so the device works while the kernel handles the rest.
     pump();
     for (const request of requests) {
-      request.done = true;
       // Nobody waits for the unmap either (a failure is logged). The mapping may not be
       // confirmed yet (the device can finish before the map's answer reaches us).
       void request.mapping?.then((address) => ctx.dma.release(address), () => {});
@@ -339,7 +336,6 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       buffer: data.buffer,
       mapping: undefined,
       alone: false,
-      done: false,
     };
   }
 
@@ -347,30 +343,23 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
    * Maps the buffer and queues the request at once, without waiting for the kernel's answer: if
    * the controller is idle it starts in the same breath, and a busy controller merges it into a
    * later command. Every command is issued after the maps of its requests (`issueAfter`), so the
-   * kernel drops it if one of them was refused. Returns the request id once the map is confirmed.
+   * kernel drops it if one of them was refused, and a refused map fails this call (`failsCall`):
+   * the request id goes back at once.
    */
-  async function submit(op: "read" | "write", notify: Capability, data: BlockSeq): Promise<number> {
+  function submit(op: "read" | "write", notify: Capability, data: BlockSeq): number {
     if (stopped) throw new Error("the device is going away");
     const request = plan(op, notify, data);
     // The kernel checks the capability and that the whole transfer fits in the buffer.
-    request.mapping = ctx.dma.map(data.buffer, {
+    const mapping = ctx.dma.map(data.buffer, {
       writable: op === "read",
       address: data.addr,
       length: data.blocks.length * SECTOR,
+      failsCall: true,
     });
+    request.mapping = mapping;
     queue.push(request);
     pump();
-    let mapped: bigint;
-    try {
-      mapped = await request.mapping;
-    } catch (error) {
-      forget(request);
-      throw error;
-    }
-    if (stopped) {
-      if (!request.done) await ctx.dma.unmap(mapped).catch(() => {});
-      throw new Error("the device is going away");
-    }
+    mapping.catch(() => forget(request));
     return request.id;
   }
 

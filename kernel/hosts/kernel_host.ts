@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DriverContext, DriverInstance, DriverModule } from "../../driver.ts";
+import type { DriverContext, DriverInstance, DriverModule, MethodTable } from "../../driver.ts";
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import type { DriverServices } from "../driver_services.ts";
@@ -85,6 +85,8 @@ function makeContext(
 ): DriverContext {
   /** While an `issueAfter` whose maps did not all succeed runs: its writes are not made. */
   let suppressed = false;
+  /** The call of one of the driver's methods that runs now (its synchronous part), if any. */
+  let serving: { failure?: { e: unknown } } | undefined;
   const windows: Record<string, RegisterWindow> = {};
   for (const w of services.node.windows) {
     const side = services.sideEffects(w.name);
@@ -122,6 +124,8 @@ function makeContext(
         } catch (e) {
           p = Promise.reject(e);
           mapped.set(p, false);
+          // The call being served fails with the refusal (MapOptions.failsCall).
+          if (options?.failsCall === true && serving !== undefined) serving.failure ??= { e };
         }
         return p;
       },
@@ -147,6 +151,7 @@ function makeContext(
         try {
           address = services.mapDma(memory, options?.writable ?? false, options);
         } catch (e) {
+          if (options?.failsCall === true && serving !== undefined) serving.failure ??= { e };
           return Promise.reject(e);
         }
         try {
@@ -175,7 +180,30 @@ function makeContext(
         }
       },
     },
-    export: (iface, implementation) => services.component.export(iface, implementation),
+    export: (iface, implementation) => {
+      // Each method runs as "the call being served", for maps that fail it (failsCall).
+      const served: MethodTable = {};
+      for (const [name, fn] of Object.entries(implementation)) {
+        if (typeof fn !== "function") continue;
+        served[name] = (...args: unknown[]) => {
+          const outer = serving;
+          const state: { failure?: { e: unknown } } = {};
+          serving = state;
+          let result: unknown;
+          try {
+            result = fn(...args);
+          } finally {
+            serving = outer;
+          }
+          if (state.failure !== undefined) {
+            if (result instanceof Promise) result.catch(() => {});
+            throw state.failure.e;
+          }
+          return result;
+        };
+      }
+      services.component.export(iface, served);
+    },
     objects: {
       create: (iface, implementation) =>
         settle(() => {

@@ -119,7 +119,11 @@ export type ToKernel =
    */
   | { t: "mmio_wb"; b: number[]; g?: number[] }
   | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
-  | { t: "req"; id: number; op: RequestOp; a: unknown[] }
+  /**
+   * `c`: the call (a `call` message's id) that a refused map fails (`MapOptions.failsCall`): the
+   * kernel rejects it with the refusal and discards the result the driver sends for it.
+   */
+  | { t: "req"; id: number; op: RequestOp; a: unknown[]; c?: number }
   /** Sent only when the interrupt entry failed (`e`) or returned without acknowledging. */
   | { t: "irq_done"; line: number; e?: SerializedError }
   | { t: "denied"; what: string }

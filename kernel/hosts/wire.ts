@@ -23,7 +23,8 @@
  * | 3, 4 | `reply` ok, failed         | u32 id; value: the result, or the serialized error    |
  * | 5, 6 | `result` ok, failed        | u32 id; value: the result, or the serialized error    |
  * | 7    | `mmio_wb`                  | u32 guards, a u32 map id each; u32 pairs, 2 u32 each  |
- * | 8    | `req`                      | u32 id, u8 operation, u8 flags (0); value: args       |
+ * | 8    | `req`                      | u32 id, u8 operation, u8 flags (1: u32 call follows); |
+ * |      |                            | value: args                                           |
  * | 9    | `call` with a layout       | u32 id, u32 object, u16 method; the arguments' layout |
  *
  * Kind 9 exists only in a codec made with a {@link LayoutTable} (`wireCodec(table)`): a call of a
@@ -98,6 +99,7 @@ interface Fields {
   b?: unknown;
   g?: unknown;
   op?: unknown;
+  c?: unknown;
 }
 
 class WireEncoder implements MessageEncoder {
@@ -224,13 +226,17 @@ class WireEncoder implements MessageEncoder {
       case "req": {
         const op = typeof m.op === "string" ? OP_INDEX.get(m.op) : undefined;
         if (!isU32(m.id) || op === undefined || m.g !== undefined) return -2;
-        if (end - start < 7) return -1;
+        const call = m.c;
+        if (call !== undefined && (!isU32(call) || call === 0)) return -2;
+        const head = call === undefined ? 7 : 11;
+        if (end - start < head) return -1;
         target[start] = K_REQ;
         view.setUint32(start + 1, m.id, true);
         target[start + 5] = op;
-        target[start + 6] = 0;
-        const n = this.#values.encodeRange(m.a, target, start + 7, end);
-        return n < 0 ? -1 : n + 7;
+        target[start + 6] = call === undefined ? 0 : 1;
+        if (call !== undefined) view.setUint32(start + 7, call, true);
+        const n = this.#values.encodeRange(m.a, target, start + head, end);
+        return n < 0 ? -1 : n + head;
       }
       default:
         return -2;
@@ -361,12 +367,20 @@ class WireDecoder implements MessageDecoder {
         const id = view.getUint32(start + 1, true);
         const op = OPS[bytes[start + 5]!];
         const flags = bytes[start + 6]!;
-        if (op === undefined || flags !== 0) {
+        if (op === undefined || flags > 1) {
           throw new TypeError(`Cannot decode req: operation ${bytes[start + 5]}, flags ${flags}`);
         }
-        const a = values.decode(bytes, start + 7, end);
+        if (flags === 0) {
+          const a = values.decode(bytes, start + 7, end);
+          if (!Array.isArray(a)) throw new TypeError("Cannot decode req: arguments not a list");
+          return { t: "req", id, op, a };
+        }
+        need(end - start, 11, "req");
+        const c = view.getUint32(start + 7, true);
+        if (c === 0) throw new TypeError("Cannot decode req: call 0");
+        const a = values.decode(bytes, start + 11, end);
         if (!Array.isArray(a)) throw new TypeError("Cannot decode req: arguments not a list");
-        return { t: "req", id, op, a };
+        return { t: "req", id, op, a, c };
       }
       default:
         throw new TypeError(`Cannot decode message: unknown kind ${kind}`);

@@ -18,6 +18,7 @@ import type {
   DriverContext,
   DriverInstance,
   DriverModule,
+  MapOptions,
   MethodTable,
 } from "../../driver.ts";
 import type { RegisterWindow } from "../../regs/runtime.ts";
@@ -162,6 +163,8 @@ let nextRequest = 1;
 const replies = new IdTable<PromiseWithResolvers<unknown>>();
 /** Calls of the driver's methods whose result is not sent yet. */
 let callsRunning = 0;
+/** The id of the call whose method runs now (its synchronous part), or 0. */
+let servingCall = 0;
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
 
 function request(op: RequestOp, args: unknown[]): Promise<unknown> {
@@ -230,19 +233,22 @@ function start(init: InitMessage): void {
 
   /** The request id of each promise `map` returned (for `issueAfter`). */
   const mapIds = new WeakMap<Promise<unknown>, number>();
-  const map = (
-    memory: Capability,
-    options: { writable?: boolean; address?: bigint; length?: number } | undefined,
-  ): Promise<bigint> => {
+  const map = (memory: Capability, options: MapOptions | undefined): Promise<bigint> => {
     const id = nextRequest++;
     const p = Promise.withResolvers<unknown>();
     replies.set(id, p);
-    send({
-      t: "req",
-      id,
-      op: "map",
-      a: [memory, options?.writable ?? false, options?.address ?? null, options?.length ?? null],
-    });
+    const a = [
+      memory,
+      options?.writable ?? false,
+      options?.address ?? null,
+      options?.length ?? null,
+    ];
+    // A refused map fails the call being served (the kernel discards its result).
+    send(
+      options?.failsCall === true && servingCall !== 0
+        ? { t: "req", id, op: "map", a, c: servingCall }
+        : { t: "req", id, op: "map", a },
+    );
     mapIds.set(p.promise, id);
     return p.promise as Promise<bigint>;
   };
@@ -393,10 +399,13 @@ function start(init: InitMessage): void {
         try {
           // A call in its compiled layout was checked as the kernel encoded it.
           if (m.o === SELF && m.checked !== true) checkArgs(m.i, m.m, m.a);
+          servingCall = m.id;
           result = fn(...m.a);
         } catch (error) {
           send({ t: "result", id: m.id, ok: false, e: serializeError(error) });
           return;
+        } finally {
+          servingCall = 0;
         }
         if (result instanceof Promise) {
           callsRunning++;

@@ -339,7 +339,7 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "req":
-        this.#request(m.id, m.op, m.a);
+        this.#request(m.id, m.op, m.a, m.c);
         return;
       case "irq_done":
         if (this.#irqOut > 0) this.#irqOut--;
@@ -415,7 +415,7 @@ export class WorkerHost implements DriverHost {
     else this.#send({ t: "reply", id, ok: true, v });
   }
 
-  #request(id: number, op: string, a: unknown[]): void {
+  #request(id: number, op: string, a: unknown[], call?: number): void {
     const { services } = this.#options;
     switch (op) {
       case "invoke":
@@ -436,6 +436,9 @@ export class WorkerHost implements DriverHost {
           const failed = this.#failedMaps;
           failed.add(id);
           if (failed.size > FAILED_MAPS_KEPT) failed.delete(failed.values().next().value!);
+          // The call the map was made for fails with the refusal (MapOptions.failsCall); the
+          // result the driver sends for it finds no call and is dropped.
+          if (call !== undefined) this.#calls.take(call)?.reject(error);
           this.#send({ t: "reply", id, ok: false, e: serializeError(error) });
           return;
         }
