@@ -86,6 +86,14 @@ function send(message: ToKernel): void {
   flushWrites();
   endpoint?.send(message);
 }
+/** Posted unmaps (`DriverDma.release`) not sent yet. */
+let releases: bigint[] = [];
+function flushReleases(): void {
+  if (releases.length === 0) return;
+  const a = releases;
+  releases = [];
+  send({ t: "req", id: POSTED, op: "unmap", a });
+}
 
 function isRefusal(error: unknown): boolean {
   if (error instanceof Deno.errors.NotCapable) return true;
@@ -198,6 +206,7 @@ function start(init: InitMessage): void {
   let posted = 0;
   let readSeq = 0;
   const blockUntil = (index: number, target: number, what: string) => {
+    flushReleases();
     flushWrites();
     endpoint!.flush();
     const deadline = performance.now() + SYNC_TIMEOUT_MS;
@@ -318,7 +327,11 @@ function start(init: InitMessage): void {
         );
       },
       unmap: (address) => request("unmap", [address]).then(() => {}),
-      release: (address) => send({ t: "req", id: POSTED, op: "unmap", a: [address] }),
+      release: (address) => {
+        // Nothing waits for a release: those of one microtask turn leave together at its end.
+        if (releases.length === 0) queueMicrotask(flushReleases);
+        releases.push(address);
+      },
       allocate: async (size) => {
         const id = nextRequest++;
         const p = Promise.withResolvers<AllocReply>();

@@ -446,8 +446,10 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "unmap":
-        if (id === POSTED) services.releaseDma(a[0] as bigint);
-        else this.#answer(id, () => services.unmapDma(a[0] as bigint));
+        if (id === POSTED) {
+          // Posted unmaps (DriverDma.release) of one turn of the driver's, together.
+          for (let i = 0; i < a.length; i++) services.releaseDma(a[i] as bigint);
+        } else this.#answer(id, () => services.unmapDma(a[0] as bigint));
         return;
       case "object_create": {
         const object = a[1] as number;
