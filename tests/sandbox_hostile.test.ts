@@ -177,6 +177,19 @@ Deno.test("a driver is handed its own device's register windows and no others", 
   });
 });
 
+Deno.test("posts of one turn travel together; one the ring cannot carry is logged, not the others lost", async () => {
+  await withHostile(15, async (kernel) => {
+    assertEquals(await probeCall(kernel, "probe15", "IProbe.attempt"), "RangeError");
+    const logged = kernel.events.recent({ source: "probe15" }).map((e) => e.message);
+    const text = logged.join("\n");
+    // The kernel refused the forged capability of the first and the third...
+    assert(logged.some((m) => /INotify\.first \(posted\) failed/.test(m)), text);
+    assert(logged.some((m) => /INotify\.third \(posted\) failed/.test(m)), text);
+    // ...and the second never left the driver's side: its framework said why.
+    assert(logged.some((m) => /post of INotify\.second failed: .*not supported/.test(m)), text);
+  });
+});
+
 Deno.test("a driver that releases a mapping it never made is logged; unmap says so", async () => {
   await withHostile(14, async (kernel) => {
     // The awaited unmap fails with an error; it went on the ring after the send-only release,

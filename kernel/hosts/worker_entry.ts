@@ -76,6 +76,8 @@ function postWrite(entry: number, value: number): void {
 let guard: number[] | undefined;
 function flushWrites(): void {
   if (writes.length === 0) return;
+  // A post or release batch made before these writes goes first: the ring keeps the order.
+  flushPosted();
   const batch = writes;
   writes = [];
   endpoint?.send(
@@ -84,15 +86,59 @@ function flushWrites(): void {
 }
 function send(message: ToKernel): void {
   flushWrites();
+  flushPosted();
   endpoint?.send(message);
 }
-/** Posted unmaps (`DriverDma.release`) not sent yet. */
+/**
+ * Send-only requests of one microtask turn (`DriverContext.post`, `DriverDma.release`): runs of
+ * the same kind leave as one message, at the end of the turn or before any other message, so the
+ * kernel's loop takes one turn for a command's completions. At most one kind is pending: adding
+ * the other sends the first.
+ */
+let posts: unknown[] = [];
 let releases: bigint[] = [];
-function flushReleases(): void {
-  if (releases.length === 0) return;
-  const a = releases;
-  releases = [];
-  send({ t: "req", id: POSTED, op: "unmap", a });
+function flushPosted(): void {
+  if (posts.length > 0) {
+    const a = posts;
+    posts = [];
+    sendPosts(a);
+  }
+  if (releases.length > 0) {
+    const a = releases;
+    releases = [];
+    endpoint?.send({ t: "req", id: POSTED, op: "unmap", a });
+  }
+}
+/** Posts (capability, method, arguments each); one the ring cannot carry is logged, not sent. */
+function sendPosts(a: unknown[]): void {
+  try {
+    endpoint?.send({ t: "req", id: POSTED, op: "invoke", a });
+    return;
+  } catch {
+    // One of them cannot travel: send them one by one.
+  }
+  for (let i = 0; i + 2 < a.length; i += 3) {
+    try {
+      endpoint?.send({ t: "req", id: POSTED, op: "invoke", a: [a[i], a[i + 1], a[i + 2]] });
+    } catch (error) {
+      endpoint?.send({
+        t: "log",
+        msg: `post of ${String(a[i + 1])} failed: ${(error as Error).message}`,
+      });
+    }
+  }
+}
+function post(cap: Capability, method: string, args: readonly unknown[]): void {
+  flushWrites();
+  if (releases.length > 0) flushPosted();
+  if (posts.length === 0) queueMicrotask(flushPosted);
+  posts.push(cap, method, args);
+}
+function release(address: bigint): void {
+  flushWrites();
+  if (posts.length > 0) flushPosted();
+  if (releases.length === 0) queueMicrotask(flushPosted);
+  releases.push(address);
 }
 
 function isRefusal(error: unknown): boolean {
@@ -206,8 +252,8 @@ function start(init: InitMessage): void {
   let posted = 0;
   let readSeq = 0;
   const blockUntil = (index: number, target: number, what: string) => {
-    flushReleases();
     flushWrites();
+    flushPosted();
     endpoint!.flush();
     const deadline = performance.now() + SYNC_TIMEOUT_MS;
     let current = Atomics.load(sync, index);
@@ -327,11 +373,7 @@ function start(init: InitMessage): void {
         );
       },
       unmap: (address) => request("unmap", [address]).then(() => {}),
-      release: (address) => {
-        // Nothing waits for a release: those of one microtask turn leave together at its end.
-        if (releases.length === 0) queueMicrotask(flushReleases);
-        releases.push(address);
-      },
+      release: (address) => release(address),
       allocate: async (size) => {
         const id = nextRequest++;
         const p = Promise.withResolvers<AllocReply>();
@@ -370,8 +412,7 @@ function start(init: InitMessage): void {
       remove: (name) => request("bus_remove", [name]).then(() => {}),
     },
     invoke: (cap, method, args) => request("invoke", [cap, method, args ?? []]),
-    post: (cap, method, args) =>
-      send({ t: "req", id: POSTED, op: "invoke", a: [cap, method, args ?? []] }),
+    post: (cap, method, args) => post(cap, method, args ?? []),
     log: (msg) => send({ t: "log", msg }),
   };
 

@@ -419,8 +419,12 @@ export class WorkerHost implements DriverHost {
     const { services } = this.#options;
     switch (op) {
       case "invoke":
-        if (id === POSTED) services.post(a[0] as Capability, a[1] as string, a[2] as unknown[]);
-        else {this.#reply(
+        if (id === POSTED) {
+          // The posts of one turn of the driver's: capability, method, arguments each.
+          for (let i = 0; i + 2 < a.length; i += 3) {
+            services.post(a[i] as Capability, a[i + 1] as string, a[i + 2] as unknown[]);
+          }
+        } else {this.#reply(
             id,
             services.invoke(a[0] as Capability, a[1] as string, a[2] as unknown[]),
           );}
