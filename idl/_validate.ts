@@ -224,7 +224,7 @@ function capFieldType(): string {
 }
 
 /** Whether `record`'s own enumerable keys are exactly `names` (no allocation). */
-function hasExactly(record: Record<string, unknown>, names: readonly string[]): boolean {
+export function hasExactly(record: Record<string, unknown>, names: readonly string[]): boolean {
   for (let i = 0; i < names.length; i++) {
     if (!Object.hasOwn(record, names[i]!)) return false;
   }

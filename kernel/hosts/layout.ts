@@ -41,6 +41,7 @@
 
 import type { IdlSchema, TypeRef } from "../../idl/types.ts";
 import { INT_RANGES, resolve, U64_MAX } from "../../idl/_resolve.ts";
+import { hasExactly as hasExactlyAnyOrder } from "../../idl/_validate.ts";
 import type { ValueDecoder, ValueEncoder } from "../codec.ts";
 
 /** Structs and sequences nested deeper than this give their method no layout. */
@@ -49,19 +50,22 @@ export const MAX_NESTING = 16;
 /** Most methods a table holds (the index is a u16 on the wire). */
 const MAX_LAYOUTS = 0xffff;
 
-/** Where a layout writes: a byte range and its view. */
-export class LayoutWriter {
+/**
+ * A byte range a layout writes or reads, its view, and the value codec for the parts it leaves to
+ * `codec.ts`; `pos` is where the arguments end after a write or a read.
+ */
+class LayoutCursor<V> {
   bytes: Uint8Array = new Uint8Array(0);
   view: DataView = new DataView(new ArrayBuffer(0));
   pos = 0;
   end = 0;
-  readonly values: ValueEncoder;
+  readonly values: V;
 
-  constructor(values: ValueEncoder) {
+  constructor(values: V) {
     this.values = values;
   }
 
-  /** Points the writer at `bytes[pos..end)`; `view` is a DataView of all of `bytes`. */
+  /** Points the cursor at `bytes[pos..end)`; `view` is a DataView of all of `bytes`. */
   open(bytes: Uint8Array, view: DataView, pos: number, end: number): void {
     this.bytes = bytes;
     this.view = view;
@@ -70,25 +74,11 @@ export class LayoutWriter {
   }
 }
 
-/** Where a layout reads: a byte range and its view; `pos` is where the arguments end after. */
-export class LayoutReader {
-  bytes: Uint8Array = new Uint8Array(0);
-  view: DataView = new DataView(new ArrayBuffer(0));
-  pos = 0;
-  end = 0;
-  readonly values: ValueDecoder;
+/** Where a layout writes. */
+export class LayoutWriter extends LayoutCursor<ValueEncoder> {}
 
-  constructor(values: ValueDecoder) {
-    this.values = values;
-  }
-
-  open(bytes: Uint8Array, view: DataView, pos: number, end: number): void {
-    this.bytes = bytes;
-    this.view = view;
-    this.pos = pos;
-    this.end = end;
-  }
-}
+/** Where a layout reads. */
+export class LayoutReader extends LayoutCursor<ValueDecoder> {}
 
 /**
  * Writes the arguments from the writer's position: returns the position after them, -1 if the
@@ -475,21 +465,11 @@ const CAP_FIELDS: readonly string[] = ["address", "password"];
 function hasExactly(record: Record<string, unknown>, names: readonly string[]): boolean {
   let i = 0;
   for (const key in record) {
-    if (key !== names[i]) return anyOrder(record, names);
+    if (key !== names[i]) return hasExactlyAnyOrder(record, names);
     i++;
   }
   if (i !== names.length) return false;
   // for-in also lists enumerable keys of the prototype (Object.prototype, if polluted).
   for (let j = 0; j < names.length; j++) if (!Object.hasOwn(record, names[j]!)) return false;
   return true;
-}
-
-function anyOrder(record: Record<string, unknown>, names: readonly string[]): boolean {
-  let count = 0;
-  for (const key in record) {
-    if (!Object.hasOwn(record, key)) continue;
-    if (!names.includes(key)) return false;
-    count++;
-  }
-  return count === names.length;
 }
