@@ -112,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
     trialMs: positiveInt("trial-ms", args["trial-ms"], quick ? 50 : 150),
     minRequests: 3,
     warmupMs: quick ? 30 : 100,
+    primeMs: quick ? 800 : 1500,
     depth: positiveInt("depth", args.depth, 1),
     image,
   };

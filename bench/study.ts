@@ -38,6 +38,12 @@ export interface StudyConfig {
   readonly minRequests: number;
   /** Untimed run of each size and series before its first trial, in ms. */
   readonly warmupMs: number;
+  /**
+   * Untimed reads of the smallest size on each host before anything else, in ms (default 0): V8
+   * keeps compiling the hot path on its helper threads for about a second in a fresh process, and
+   * with two polling threads on two CPUs each compile job takes a CPU from one of them.
+   */
+  readonly primeMs?: number;
   /** Requests kept in flight (1 = each read waits for the previous one). */
   readonly depth: number;
   /** The disk image both kernels open (filled by `prepareImage`). */
@@ -112,6 +118,9 @@ export function checkConfig(config: StudyConfig): void {
     }
   }
   if (!(config.warmupMs >= 0)) throw new RangeError(`Cannot use warmupMs ${config.warmupMs}`);
+  if (config.primeMs !== undefined && !(config.primeMs >= 0)) {
+    throw new RangeError(`Cannot use primeMs ${config.primeMs}`);
+  }
 }
 
 /**
@@ -298,7 +307,8 @@ export async function runStudy(
       await rig.verify(sectors - 8, 8);
     }
 
-    const total = config.sizes.length * 3 * (config.trials + 1);
+    const prime = (config.primeMs ?? 0) > 0;
+    const total = config.sizes.length * 3 * (config.trials + 1) + (prime ? HOSTS.length : 0);
     let done = 0;
     const once = async (
       series: Series,
@@ -322,6 +332,13 @@ export async function runStudy(
       return { ...trial, p50Us: quantile(latencies, 0.5), p99Us: quantile(latencies, 0.99) };
     };
 
+    if (prime) {
+      const smallest = Math.min(...config.sizes);
+      for (const host of HOSTS) {
+        await rigs.get(host)!.read(smallest, config.primeMs!, config.minRequests);
+        progress?.step(++done, total, `priming ${host} ${smallest} B`);
+      }
+    }
     for (const [i, size] of config.sizes.entries()) {
       for (const series of seriesOrder(0, i)) {
         await once(series, size, config.warmupMs);

@@ -82,6 +82,9 @@ Deno.test("checkConfig() and parseSize() refuse what the study cannot run", () =
   assertEquals(bad({ sizes: [2 << 20] }), "RangeError");
   assertEquals(bad({ depth: 0 }), "RangeError");
   assertEquals(bad({ trials: 1.5 }), "RangeError");
+  assertEquals(bad({ primeMs: -1 }), "RangeError");
+  assertEquals(bad({ primeMs: Number.NaN }), "RangeError");
+  assertEquals(bad({ primeMs: 5 }), "accepted");
   assertEquals([parseSize("512"), parseSize("4k"), parseSize("64KiB"), parseSize("1m")], [
     512,
     4096,
