@@ -46,7 +46,6 @@ export interface DriverIrq {
   ack(line?: number): void;
 }
 
-/** DMA through the IOMMU domain of the driver's device. */
 /** How {@link DriverDma.map} maps. */
 export interface MapOptions {
   /** The device may write the memory (a disk read); needs a capability granting `write`. */
@@ -64,6 +63,7 @@ export interface MapOptions {
   failsCall?: boolean;
 }
 
+/** DMA through the IOMMU domain of the driver's device. */
 export interface DriverDma {
   /**
    * Maps the memory object a capability names into the device's IOMMU domain. `writable` lets the

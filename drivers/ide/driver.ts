@@ -242,13 +242,11 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
         }
       },
     };
+    const runs = requests.length === 1
+      ? [requests[0]!.runs[a.run]!]
+      : requests.map((r) => r.runs[0]!);
     // The command reaches the device only if the maps of its requests succeed.
-    const maps = requests.map((r) => r.mapping!);
-    if (requests.length === 1) {
-      ctx.dma.issueAfter(maps, () => startRuns(requests[0]!.op, [requests[0]!.runs[a.run]!]));
-    } else {
-      ctx.dma.issueAfter(maps, () => startRuns(requests[0]!.op, requests.map((r) => r.runs[0]!)));
-    }
+    ctx.dma.issueAfter(requests.map((r) => r.mapping!), () => startRuns(requests[0]!.op, runs));
   }
 
   // ---- probe: IDENTIFY DEVICE over PIO ----------------------------------------------------

@@ -85,8 +85,15 @@ function makeContext(
 ): DriverContext {
   /** While an `issueAfter` whose maps did not all succeed runs: its writes are not made. */
   let suppressed = false;
-  /** The call of one of the driver's methods that runs now (its synchronous part), if any. */
-  let serving: { failure?: { e: unknown } } | undefined;
+  /**
+   * Whether one of the driver's methods runs now (its synchronous part), and the first refusal of
+   * a map made with `failsCall` while it runs (which fails that call).
+   */
+  let serving = false;
+  let refusal: { e: unknown } | undefined;
+  const refused = (options: { failsCall?: boolean } | undefined, e: unknown): void => {
+    if (options?.failsCall === true && serving) refusal ??= { e };
+  };
   const windows: Record<string, RegisterWindow> = {};
   for (const w of services.node.windows) {
     const side = services.sideEffects(w.name);
@@ -124,8 +131,7 @@ function makeContext(
         } catch (e) {
           p = Promise.reject(e);
           mapped.set(p, false);
-          // The call being served fails with the refusal (MapOptions.failsCall).
-          if (options?.failsCall === true && serving !== undefined) serving.failure ??= { e };
+          refused(options, e);
         }
         return p;
       },
@@ -151,7 +157,7 @@ function makeContext(
         try {
           address = services.mapDma(memory, options?.writable ?? false, options);
         } catch (e) {
-          if (options?.failsCall === true && serving !== undefined) serving.failure ??= { e };
+          refused(options, e);
           return Promise.reject(e);
         }
         try {
@@ -186,18 +192,21 @@ function makeContext(
       for (const [name, fn] of Object.entries(implementation)) {
         if (typeof fn !== "function") continue;
         served[name] = (...args: unknown[]) => {
-          const outer = serving;
-          const state: { failure?: { e: unknown } } = {};
-          serving = state;
-          let result: unknown;
+          const outerServing = serving, outerRefusal = refusal;
+          serving = true;
+          refusal = undefined;
+          let result: unknown, failure: { e: unknown } | undefined;
           try {
             result = fn(...args);
           } finally {
-            serving = outer;
+            // (set by `refused` while `fn` ran: flow analysis cannot see that)
+            failure = refusal as { e: unknown } | undefined;
+            serving = outerServing;
+            refusal = outerRefusal;
           }
-          if (state.failure !== undefined) {
+          if (failure !== undefined) {
             if (result instanceof Promise) result.catch(() => {});
-            throw state.failure.e;
+            throw failure.e;
           }
           return result;
         };

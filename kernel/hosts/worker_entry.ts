@@ -84,9 +84,13 @@ function flushWrites(): void {
     guard === undefined ? { t: "mmio_wb", b: batch } : { t: "mmio_wb", b: batch, g: guard },
   );
 }
-function send(message: ToKernel): void {
+/** Sends every write, post and release held back, in the driver's order. */
+function flushAll(): void {
   flushWrites();
   flushPosted();
+}
+function send(message: ToKernel): void {
+  flushAll();
   endpoint?.send(message);
 }
 /**
@@ -252,8 +256,7 @@ function start(init: InitMessage): void {
   let posted = 0;
   let readSeq = 0;
   const blockUntil = (index: number, target: number, what: string) => {
-    flushWrites();
-    flushPosted();
+    flushAll();
     endpoint!.flush();
     const deadline = performance.now() + SYNC_TIMEOUT_MS;
     let current = Atomics.load(sync, index);
