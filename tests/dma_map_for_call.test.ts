@@ -1,0 +1,48 @@
+// A map made for a call (MapOptions.failsCall) is answered by the kernel only if it refuses it; its
+// promise still settles in the driver, with the object's address or the refusal, on both hosts.
+import { assertEquals, assertRejects } from "@std/assert";
+import { fromFileUrl } from "@std/path";
+import { boot } from "../kernel/boot.ts";
+import { PermissionDeniedError } from "../kernel/errors.ts";
+import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
+
+const DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
+
+for (const host of ["kernel", "worker"] as const) {
+  Deno.test(`a map made for a call settles with no other traffic, or fails the call (${host} host)`, async () => {
+    const kernel = await boot({
+      names: ":memory:",
+      drivers: DRIVERS,
+      machine: { ide: false },
+      host,
+    });
+    try {
+      await kernel.machine.attachPci(probeIdentity(16), createProbeDevice("probe16"));
+      await kernel.drivers.settled();
+      const probe = kernel.mint(await kernel.names.lookup("dev/probe16"));
+      const { capability } = kernel.allocate(4096, "map-for-call");
+      // Nothing else flows between the kernel and the driver: the promise must still settle.
+      assertEquals(await kernel.invoke(probe, "IProbe.mapFor", [capability]), "queued");
+      assertEquals(await kernel.invoke(probe, "IProbe.mapped", []), `mapped ${capability.address}`);
+      const mappings = () =>
+        kernel.machine.iommu.mappings().filter((m) => m.mapping.address === capability.address)
+          .length;
+      assertEquals(mappings(), 1);
+      // Several in a row settle in order.
+      for (let i = 0; i < 5; i++) await kernel.invoke(probe, "IProbe.mapFor", [capability]);
+      assertEquals(await kernel.invoke(probe, "IProbe.mapped", []), `mapped ${capability.address}`);
+      // A forged capability: the call fails with the kernel's refusal, and so does the map.
+      const forged = { address: capability.address, password: capability.password ^ 1n };
+      await assertRejects(
+        () => kernel.invoke(probe, "IProbe.mapFor", [forged]),
+        PermissionDeniedError,
+      );
+      assertEquals(await kernel.invoke(probe, "IProbe.mapped", []), "PermissionDeniedError");
+      // A good one after the refusal still maps.
+      await kernel.invoke(probe, "IProbe.mapFor", [capability]);
+      assertEquals(await kernel.invoke(probe, "IProbe.mapped", []), `mapped ${capability.address}`);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+}
