@@ -236,6 +236,8 @@ let quietHead = 0;
 let syncTimer: ReturnType<typeof setTimeout> | undefined;
 /** How long a map made for a call waits for a reply to settle it before the worker asks, in ms. */
 const QUIET_SYNC_MS = 1;
+/** Settled entries at the head of `quiet` that make it drop them while others are pending. */
+const QUIET_COMPACT = 256;
 
 /** Settles the maps made for a call before request `id`, which the kernel has answered. */
 function settleQuiet(
@@ -249,7 +251,13 @@ function settleQuiet(
   const q = quiet[quietHead];
   const mine = q !== undefined && q.id === id;
   if (mine) quietHead++;
+  // Settled entries leave the array: at once when none is pending, else in bulk (under steady
+  // traffic some map is always pending, and the array would only grow).
   if (quietHead === quiet.length) quiet.length = quietHead = 0;
+  else if (quietHead >= QUIET_COMPACT) {
+    quiet.splice(0, quietHead);
+    quietHead = 0;
+  }
   if (!mine) return false;
   // The kernel answers a map made for a call only to refuse it.
   if (reply.ok) q.p.resolve(q.address);
