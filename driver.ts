@@ -58,10 +58,7 @@ export interface MapOptions {
    * that call if the kernel refuses it: the caller gets the kernel's error, whatever the method
    * returns. So the method need not wait for the map's answer to return: in the worker host its
    * result may already be on its way, and the kernel discards it. The map's promise still
-   * rejects, for the driver's own bookkeeping. In the worker host the kernel answers such a map
-   * only if it refuses it; the promise resolves once any later answer arrives (within about a
-   * millisecond when none is due), so a driver that releases the mapping need not wait: the
-   * device address is the capability's address.
+   * rejects, for the driver's own bookkeeping.
    */
   failsCall?: boolean;
 }

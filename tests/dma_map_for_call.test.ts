@@ -1,5 +1,5 @@
-// A map made for a call (MapOptions.failsCall) is answered by the kernel only if it refuses it; its
-// promise still settles in the driver, with the object's address or the refusal, on both hosts.
+// A map made for a call (MapOptions.failsCall) settles in the driver, with the object's address or the
+// refusal, and a refusal fails the call, on both hosts.
 import { assertEquals, assertRejects } from "@std/assert";
 import { fromFileUrl } from "@std/path";
 import { boot } from "../kernel/boot.ts";

@@ -42,6 +42,8 @@ interface Request {
   buffer: Capability;
   /** The DMA mapping of the buffer, once asked for; it may still be in flight. */
   mapping: Promise<bigint> | undefined;
+  /** The mapping's device address, once the kernel confirmed it. */
+  address: bigint | undefined;
   /** Not to be merged with others (a merged command it was part of failed). */
   alone: boolean;
 }
@@ -171,10 +173,12 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     // The next command first, so the device works while the kernel handles the rest.
     pump();
     // The buffers are unmapped before their clients hear of it: a client may free a buffer as soon
-    // as it is told. Nobody waits for the unmap (a failure is logged). The device address is the
-    // buffer's (its capability's address), and the release follows the map to the kernel even
-    // if the map's answer has not reached us yet.
-    for (const request of requests) ctx.dma.release(request.buffer.address);
+    // as it is told. Nobody waits for the unmap (a failure is logged). A mapping not confirmed yet
+    // (the device can finish before the map's answer reaches us) is released when it is.
+    for (const request of requests) {
+      if (request.address !== undefined) ctx.dma.release(request.address);
+      else void request.mapping?.then((address) => ctx.dma.release(address), () => {});
+    }
     for (const request of requests) {
       // Nobody waits for the notification's result: a send-only invocation (a failure is logged).
       ctx.post(request.notify, "INotify.complete", [request.id, status]);
@@ -335,6 +339,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       runs,
       buffer: data.buffer,
       mapping: undefined,
+      address: undefined,
       alone: false,
     };
   }
@@ -359,7 +364,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     request.mapping = mapping;
     queue.push(request);
     pump();
-    mapping.catch(() => forget(request));
+    mapping.then((address) => request.address = address, () => forget(request));
     return request.id;
   }
 

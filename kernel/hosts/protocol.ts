@@ -76,17 +76,11 @@ export function writeEntry(window: number, offset: number, width: number): numbe
 /** The descriptor of an interrupt acknowledgement in a `mmio_wb` batch (see {@link writeEntry}). */
 export const ACK_ENTRY = 0x7f00_0000;
 
-/**
- * What a worker asks the kernel for, each answered by a reply with the same id; except a `map`
- * made for a call (`c`, `MapOptions.failsCall`), which is answered only if refused: the kernel
- * handles requests in order, so any later reply tells the worker that it succeeded (`sync` asks
- * for such a reply when no other is due).
- */
+/** What a worker asks the kernel for (each answered by a reply with the same id). */
 export type RequestOp =
   | "invoke"
   | "map"
   | "unmap"
-  | "sync"
   | "alloc"
   | "irq_register"
   | "object_create"

@@ -72,7 +72,6 @@ const OPS: readonly RequestOp[] = [
   "object_destroy",
   "bus_add",
   "bus_remove",
-  "sync",
 ];
 const OP_INDEX: ReadonlyMap<string, number> = new Map(OPS.map((op, i) => [op, i]));
 

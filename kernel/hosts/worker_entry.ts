@@ -23,7 +23,7 @@ import type {
 } from "../../driver.ts";
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
-import { deserializeError, type SerializedError, serializeError } from "../errors.ts";
+import { deserializeError, serializeError } from "../errors.ts";
 import type { MethodSchema } from "../../idl/types.ts";
 import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
@@ -225,54 +225,6 @@ let callsRunning = 0;
 let servingCall = 0;
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
 
-/**
- * Maps made for a call (`MapOptions.failsCall`) not settled yet, oldest first from `quietHead`.
- * The kernel answers such a map only if it refuses it, and handles requests in order: a reply to
- * any later request means the map succeeded (its address is the object's, which the capability
- * names). When no reply is due, a `sync` request after {@link QUIET_SYNC_MS} provides one.
- */
-const quiet: { id: number; p: PromiseWithResolvers<unknown>; address: bigint }[] = [];
-let quietHead = 0;
-let syncTimer: ReturnType<typeof setTimeout> | undefined;
-/** How long a map made for a call waits for a reply to settle it before the worker asks, in ms. */
-const QUIET_SYNC_MS = 1;
-/** Settled entries at the head of `quiet` that make it drop them while others are pending. */
-const QUIET_COMPACT = 256;
-
-/** Settles the maps made for a call before request `id`, which the kernel has answered. */
-function settleQuiet(
-  id: number,
-  reply: { ok: true } | { ok: false; e: SerializedError },
-): boolean {
-  while (quietHead < quiet.length && quiet[quietHead]!.id < id) {
-    const q = quiet[quietHead++]!;
-    q.p.resolve(q.address);
-  }
-  const q = quiet[quietHead];
-  const mine = q !== undefined && q.id === id;
-  if (mine) quietHead++;
-  // Settled entries leave the array: at once when none is pending, else in bulk (under steady
-  // traffic some map is always pending, and the array would only grow).
-  if (quietHead === quiet.length) quiet.length = quietHead = 0;
-  else if (quietHead >= QUIET_COMPACT) {
-    quiet.splice(0, quietHead);
-    quietHead = 0;
-  }
-  if (!mine) return false;
-  // The kernel answers a map made for a call only to refuse it.
-  if (reply.ok) q.p.resolve(q.address);
-  else q.p.reject(deserializeError(reply.e));
-  return true;
-}
-
-function armQuietSync(): void {
-  if (syncTimer !== undefined || quietHead === quiet.length) return;
-  syncTimer = setTimeout(() => {
-    syncTimer = undefined;
-    if (quietHead < quiet.length) request("sync", []).then(armQuietSync, armQuietSync);
-  }, QUIET_SYNC_MS);
-}
-
 function request(op: RequestOp, args: unknown[]): Promise<unknown> {
   const id = nextRequest++;
   const p = Promise.withResolvers<unknown>();
@@ -342,22 +294,19 @@ function start(init: InitMessage): void {
   const map = (memory: Capability, options: MapOptions | undefined): Promise<bigint> => {
     const id = nextRequest++;
     const p = Promise.withResolvers<unknown>();
+    replies.set(id, p);
     const a = [
       memory,
       options?.writable ?? false,
       options?.address ?? null,
       options?.length ?? null,
     ];
-    if (options?.failsCall === true && servingCall !== 0) {
-      // A refused map fails the call being served (the kernel discards its result), and only a
-      // refusal is answered (see `quiet`).
-      quiet.push({ id, p, address: memory.address });
-      armQuietSync();
-      send({ t: "req", id, op: "map", a, c: servingCall });
-    } else {
-      replies.set(id, p);
-      send({ t: "req", id, op: "map", a });
-    }
+    // A refused map fails the call being served (the kernel discards its result).
+    send(
+      options?.failsCall === true && servingCall !== 0
+        ? { t: "req", id, op: "map", a, c: servingCall }
+        : { t: "req", id, op: "map", a },
+    );
     mapIds.set(p.promise, id);
     return p.promise as Promise<bigint>;
   };
@@ -542,7 +491,6 @@ function start(init: InitMessage): void {
         return;
       }
       case "reply": {
-        if (quietHead < quiet.length && settleQuiet(m.id, m)) return;
         const p = (replies.take(m.id) ?? allocs.get(m.id)) as
           | PromiseWithResolvers<unknown>
           | undefined;

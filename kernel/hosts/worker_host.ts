@@ -446,14 +446,9 @@ export class WorkerHost implements DriverHost {
           this.#send({ t: "reply", id, ok: false, e: serializeError(error) });
           return;
         }
-        // A map made for a call is answered only if refused (see RequestOp): the driver knows
-        // the address (its capability's), and a later reply tells it the map succeeded.
-        if (call === undefined) this.#send({ t: "reply", id, ok: true, v: address });
+        this.#send({ t: "reply", id, ok: true, v: address });
         return;
       }
-      case "sync":
-        this.#send({ t: "reply", id, ok: true, v: null });
-        return;
       case "unmap":
         if (id === POSTED) {
           // Posted unmaps (DriverDma.release) of one turn of the driver's, together.
