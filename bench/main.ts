@@ -18,11 +18,12 @@ import { parseArgs } from "@std/cli/parse-args";
 import { join } from "@std/path";
 import { prepareImage } from "./disk.ts";
 import { cpuSpec, renderSvg, throughputSpec } from "./plot.ts";
+import { runCpuProfile } from "./cpu_profile.ts";
 import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
 import { analyze } from "./results.ts";
-import { checkConfig, runStudy, type StudyConfig } from "./study.ts";
+import { checkConfig, type Host, MAX_REQUEST, runStudy, type StudyConfig } from "./study.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
@@ -37,6 +38,12 @@ const USAGE = `Usage: deno task bench [options]
   --image-mib N    size of the disk image (default 64)
   --no-progress    no progress bar
   --profile        instead of the study: time the stages of one request on each host
+  --cpu-profile    instead of the study: sample each host's threads (the kernel's, and the
+                   driver's in the worker host) while they read; prints where the time goes
+                   per function, writes .cpuprofile files to --out (needs --allow-sys, which the
+                   task grants). With it: --size S (default 512), --depth N (default 1),
+                   --hosts kernel,worker, --seconds S (default 2; quick 1), --interval-us N
+                   (sampling interval, default 100), --top N (functions listed, default 20)
   --help           this text`;
 
 const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);
@@ -66,8 +73,21 @@ function loadavg(): number[] | undefined {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    boolean: ["quick", "help", "progress", "profile"],
-    string: ["out", "data", "depth", "trials", "trial-ms", "sizes", "image-mib"],
+    boolean: ["quick", "help", "progress", "profile", "cpu-profile"],
+    string: [
+      "out",
+      "data",
+      "depth",
+      "trials",
+      "trial-ms",
+      "sizes",
+      "image-mib",
+      "size",
+      "hosts",
+      "seconds",
+      "interval-us",
+      "top",
+    ],
     default: { progress: true },
     negatable: ["progress"],
     unknown: (arg: string) => {
@@ -101,6 +121,40 @@ async function main(argv: string[]): Promise<number> {
 
   if (args.profile) {
     console.log(await runProfile(image, { quick }));
+    return 0;
+  }
+  if (args["cpu-profile"]) {
+    if (Deno.permissions.querySync({ name: "sys" }).state !== "granted") {
+      throw new TypeError(
+        "Cannot take CPU profiles: V8's inspector needs the sys permission " +
+          "(deno task bench grants it; run bench/main.ts with --allow-sys)",
+      );
+    }
+    const hosts = String(args.hosts ?? "kernel,worker").split(",").map((h: string) => h.trim());
+    for (const h of hosts) {
+      if (h !== "kernel" && h !== "worker") {
+        throw new TypeError(`Cannot profile host "${h}": --hosts takes kernel, worker or both`);
+      }
+    }
+    const size = parseSize(args.size ?? "512");
+    if (size < 512 || size % 512 !== 0 || size > MAX_REQUEST) {
+      throw new RangeError(
+        `Cannot use --size ${args.size}: it must be a multiple of 512 up to ${MAX_REQUEST}`,
+      );
+    }
+    await Deno.mkdir(out, { recursive: true });
+    console.log(
+      await runCpuProfile(image, {
+        hosts: hosts as Host[],
+        size,
+        depth: positiveInt("depth", args.depth, 1),
+        seconds: positiveInt("seconds", args.seconds, quick ? 1 : 2),
+        primeMs: quick ? 500 : 1000,
+        intervalUs: positiveInt("interval-us", args["interval-us"], 100),
+        top: positiveInt("top", args.top, 20),
+        out,
+      }),
+    );
     return 0;
   }
 

@@ -147,13 +147,23 @@ export class Rig {
     this.buffers = buffers;
   }
 
-  /** Boots a kernel whose IDE driver runs on `host`, over the image at `image`. */
-  static async open(host: Host, image: string, depth: number, bufferBytes: number): Promise<Rig> {
+  /**
+   * Boots a kernel whose IDE driver runs on `host`, over the image at `image` (`profileDrivers`:
+   * see `BootOptions`).
+   */
+  static async open(
+    host: Host,
+    image: string,
+    depth: number,
+    bufferBytes: number,
+    options: { profileDrivers?: boolean } = {},
+  ): Promise<Rig> {
     const kernel = await boot({
       names: ":memory:",
       host,
       machine: { ide: { image } },
       irqRate: STUDY_IRQ_RATE,
+      ...(options.profileDrivers ? { profileDrivers: true } : {}),
     });
     try {
       const instance = kernel.drivers.instance("ide0");

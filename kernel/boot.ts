@@ -58,6 +58,12 @@ export interface BootOptions {
   readonly drivers?: string;
   /** Interrupt rate limit of each driver instance. */
   readonly irqRate?: RateLimit;
+  /**
+   * Lets drivers in the worker host profile their own threads (`DriverManager.profile`), for
+   * `deno task bench --cpu-profile`: their workers then also get the `sys` permission, which
+   * V8's inspector needs. Default false; never for a machine that runs untrusted drivers.
+   */
+  readonly profileDrivers?: boolean;
 }
 
 /** The name the name service binds itself under. */
@@ -74,6 +80,16 @@ export const NAMING_NAME = "svc/naming";
  * ```
  */
 export async function boot(options: BootOptions = {}): Promise<Kernel> {
+  if (
+    options.profileDrivers === true &&
+    Deno.permissions.querySync({ name: "sys" }).state !== "granted"
+  ) {
+    // A worker cannot get a permission its parent lacks: every driver would fail to start.
+    throw new TypeError(
+      "Cannot boot with profileDrivers: the drivers' profilers need the sys permission, and " +
+        "this process lacks it (--allow-sys)",
+    );
+  }
   const data = options.data ?? "./.mungi";
   const namesPath = options.names ?? join(data, "names.kv");
   const config = options.machine ?? {};
@@ -99,6 +115,7 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.hostFor === undefined ? {} : { hostFor: options.hostFor }),
     ...(options.irqRate === undefined ? {} : { rate: options.irqRate }),
+    ...(options.profileDrivers === true ? { profiling: true } : {}),
   });
   kernel.attachMachine(machine, drivers);
   kernel.onShutdown(async () => {

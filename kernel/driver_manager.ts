@@ -20,6 +20,7 @@ import type { Kernel } from "./kernel.ts";
 import { deviceInfo, type DriverHost, type HostKind } from "./hosts/driver_host.ts";
 import { KernelHost } from "./hosts/kernel_host.ts";
 import { WorkerHost } from "./hosts/worker_host.ts";
+import type { CpuProfile } from "./profiler.ts";
 
 /** One driver instance as the manager lists it. */
 export interface DriverInstanceInfo {
@@ -43,6 +44,8 @@ export interface DriverManagerOptions {
   readonly hostFor?: Readonly<Record<string, HostKind>>;
   /** Interrupt rate limit of each instance. */
   readonly rate?: RateLimit;
+  /** Whether worker-hosted drivers may profile their threads (`BootOptions.profileDrivers`). */
+  readonly profiling?: boolean;
 }
 
 interface Instance {
@@ -149,6 +152,25 @@ export class DriverManager {
     return this.instances().find((i) => i.device === device);
   }
 
+  /**
+   * Starts a CPU profile of the thread of the driver serving `device` (kernel booted with
+   * `profileDrivers`, driver in the worker host) and resolves with the function that stops it
+   * and returns the profile (`kernel/profiler.ts`).
+   */
+  async profile(device: string, intervalUs: number): Promise<() => Promise<CpuProfile>> {
+    const inst = this.#instances.get(device);
+    if (!inst) throw new TypeError(`Cannot profile the driver of ${device}: no driver serves it`);
+    const host = inst.host;
+    if (!host.startProfile || !host.stopProfile) {
+      throw new TypeError(
+        `Cannot profile the driver of ${device}: it runs in the ${host.kind} host, on the ` +
+          `kernel's own thread (profile that instead)`,
+      );
+    }
+    await host.startProfile(intervalUs);
+    return () => host.stopProfile!();
+  }
+
   /** Stops every instance and the router (kernel shutdown). */
   async shutdown(): Promise<void> {
     this.#unsubscribe();
@@ -243,7 +265,12 @@ export class DriverManager {
       announce: (child) => this.#announce(inst, child),
       withdraw: (name) => this.#withdraw(inst, name),
     });
-    const options = { pkg, services, device: deviceInfo(services) };
+    const options = {
+      pkg,
+      services,
+      device: deviceInfo(services),
+      profiling: this.#options.profiling === true,
+    };
     const host: DriverHost = kind === "kernel" ? new KernelHost(options) : new WorkerHost(options);
     (inst as { host: DriverHost }).host = host;
     this.#instances.set(node.name, inst);

@@ -199,3 +199,26 @@ Deno.test("a driver that releases a mapping it never made is logged; unmap says 
     assert(logged.some((m) => /unmap \(posted\) failed: Cannot unmap/.test(m)), logged.join("\n"));
   });
 });
+
+Deno.test("a driver cannot connect to V8's inspector unless the kernel lets drivers profile themselves", async () => {
+  await withHostile(16, async (kernel) => {
+    assertEquals(await probeCall(kernel, "probe16", "IProbe.attempt"), "NotCapable");
+    // Nor can the kernel make it profile itself.
+    const error = await kernel.drivers.profile("probe16", 100).then(() => undefined, (e) => e);
+    assertMatch(String(error), /sys permission/);
+  });
+  // BootOptions.profileDrivers is what opens it (and only it): sys, for the inspector.
+  const kernel = await boot({
+    names: ":memory:",
+    drivers: HOSTILE_DRIVERS,
+    machine: { ide: false },
+    profileDrivers: true,
+  });
+  try {
+    await kernel.machine.attachPci(probeIdentity(16), createProbeDevice("probe16"));
+    await kernel.drivers.settled();
+    assertEquals(await probeCall(kernel, "probe16", "IProbe.attempt"), "allowed");
+  } finally {
+    await kernel.shutdown();
+  }
+});

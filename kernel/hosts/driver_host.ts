@@ -8,6 +8,7 @@
 import type { DeviceInfo } from "../../driver.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverPackage } from "../driver_package.ts";
+import type { CpuProfile } from "../profiler.ts";
 
 /** Where a driver instance runs. */
 export type HostKind = "kernel" | "worker";
@@ -22,6 +23,13 @@ export interface DriverHost {
    * releases the host (the worker is terminated).
    */
   stop(error: Error): Promise<void>;
+  /**
+   * Starts a CPU profile of the driver's own thread (the worker host of a kernel booted with
+   * `profileDrivers`); the kernel host has none: its drivers run on the kernel's thread.
+   */
+  startProfile?(intervalUs: number): Promise<void>;
+  /** Stops the profile {@link startProfile} began and returns it. */
+  stopProfile?(): Promise<CpuProfile>;
 }
 
 /** What a host needs to make a driver instance. */
@@ -29,6 +37,11 @@ export interface HostOptions {
   readonly pkg: DriverPackage;
   readonly services: DriverServices;
   readonly device: DeviceInfo;
+  /**
+   * Whether the driver's thread may profile itself (`BootOptions.profileDrivers`): its worker
+   * then also gets the `sys` permission, which V8's inspector needs. Never on a normal boot.
+   */
+  readonly profiling?: boolean;
 }
 
 /** The {@link DeviceInfo} a driver gets for its device. */

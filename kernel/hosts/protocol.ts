@@ -14,6 +14,7 @@ import type { IdlSchema } from "../../idl/types.ts";
 import type { SerializedError } from "../errors.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { Channel } from "../ring.ts";
+import type { CpuProfile } from "../profiler.ts";
 
 /** Index of the count of posted register writes the kernel has applied. */
 export const SYNC_APPLIED = 0;
@@ -137,3 +138,17 @@ export interface AllocReply {
   readonly address: bigint;
   readonly buffer: SharedArrayBuffer;
 }
+
+/**
+ * Kernel -> worker over postMessage: start or stop a CPU profile of the driver's thread (only a
+ * worker allowed `sys`, `BootOptions.profileDrivers`, can).
+ */
+export type ProfileControl =
+  | { readonly t: "profile_start"; readonly interval: number }
+  | { readonly t: "profile_stop" };
+
+/** Worker -> kernel over postMessage: the answer to a {@link ProfileControl}. */
+export type ProfileAnswer =
+  | { readonly t: "profile_started" }
+  | { readonly t: "profile"; readonly profile: CpuProfile }
+  | { readonly t: "profile_failed"; readonly e: SerializedError };

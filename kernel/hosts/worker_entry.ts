@@ -33,6 +33,8 @@ import {
   type AllocReply,
   type InitMessage,
   POSTED,
+  type ProfileAnswer,
+  type ProfileControl,
   type RequestOp,
   SELF,
   SYNC_APPLIED,
@@ -45,6 +47,7 @@ import {
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
 import { wireCodec } from "./wire.ts";
+import { ThreadProfiler } from "../profiler.ts";
 
 /**
  * How long the driver's thread polls for a message the kernel owes it, and after the last message
@@ -534,8 +537,28 @@ function start(init: InitMessage): void {
     }
   })();
 
+  let profiler: ThreadProfiler | undefined;
   self.addEventListener("message", async (e: MessageEvent) => {
-    const m = e.data as AllocReply | { t: "stop" };
+    const m = e.data as AllocReply | ProfileControl | { t: "stop" };
+    if (m.t === "profile_start" || m.t === "profile_stop") {
+      // A profile of this thread, by itself (kernel/profiler.ts): the kernel was booted with
+      // profileDrivers, or the inspector refuses for want of the sys permission.
+      try {
+        if (m.t === "profile_start") {
+          if (profiler) throw new TypeError("Cannot start a profile: one is running");
+          profiler = await ThreadProfiler.start(m.interval);
+          self.postMessage({ t: "profile_started" } satisfies ProfileAnswer);
+        } else {
+          if (!profiler) throw new TypeError("Cannot stop the profile: none is running");
+          const running = profiler;
+          profiler = undefined;
+          self.postMessage({ t: "profile", profile: await running.stop() } satisfies ProfileAnswer);
+        }
+      } catch (error) {
+        self.postMessage({ t: "profile_failed", e: serializeError(error) } satisfies ProfileAnswer);
+      }
+      return;
+    }
     if (m.t === "alloc") {
       const p = allocs.get(m.id);
       allocs.delete(m.id);

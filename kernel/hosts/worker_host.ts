@@ -22,6 +22,8 @@ import {
   type AllocReply,
   type InitMessage,
   POSTED,
+  type ProfileAnswer,
+  type ProfileControl,
   SELF,
   SYNC_APPLIED,
   SYNC_POLLING,
@@ -32,6 +34,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
+import type { CpuProfile } from "../profiler.ts";
 import { wireCodec } from "./wire.ts";
 
 let liveWorkers = 0;
@@ -46,6 +49,8 @@ const POLL_LIMIT = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
 /** How long a driver gets to start, and to stop, before it is treated as hung. */
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 2_000;
+/** How long the driver's thread may take to start or stop its profile (it polls its ring). */
+const PROFILE_CONTROL_TIMEOUT_MS = 10_000;
 /** Failed map ids remembered for the writes that depend on them (see `#failedMaps`). */
 const FAILED_MAPS_KEPT = 256;
 /** Ring size each way. */
@@ -106,8 +111,11 @@ export class WorkerHost implements DriverHost {
     this.#options = options;
   }
 
-  /** The permissions the worker gets: read its package, nothing else. */
-  static permissions(pkgDir: string): Deno.PermissionOptionsObject {
+  /**
+   * The permissions the worker gets: read its package, nothing else; and `sys` when `profiling`
+   * (V8's inspector needs it: `BootOptions.profileDrivers`, never on a normal boot).
+   */
+  static permissions(pkgDir: string, profiling = false): Deno.PermissionOptionsObject {
     return {
       read: [pkgDir],
       write: false,
@@ -115,9 +123,50 @@ export class WorkerHost implements DriverHost {
       env: false,
       run: false,
       ffi: false,
-      sys: false,
+      sys: profiling,
       import: false,
     };
+  }
+
+  /**
+   * Starts a CPU profile of the driver's thread (it profiles itself; see `kernel/profiler.ts`).
+   * Refused unless the kernel was booted with `profileDrivers`.
+   */
+  async startProfile(intervalUs: number): Promise<void> {
+    const answer = await this.#control({ t: "profile_start", interval: intervalUs });
+    if (answer.t === "profile_failed") throw deserializeError(answer.e);
+  }
+
+  /** Stops the profile {@link startProfile} began and returns it. */
+  async stopProfile(): Promise<CpuProfile> {
+    const answer = await this.#control({ t: "profile_stop" });
+    if (answer.t === "profile_failed") throw deserializeError(answer.e);
+    if (answer.t !== "profile") throw new Error(`${this.#options.services.label}: no profile came`);
+    return answer.profile;
+  }
+
+  /** Posts a control message to the worker and waits for its profile_* answer. */
+  #control(message: ProfileControl): Promise<ProfileAnswer> {
+    const worker = this.#worker;
+    const label = this.#options.services.label;
+    if (!worker || this.#stopped) {
+      return Promise.reject(new Error(`${label}: the driver's worker is not running`));
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.removeEventListener("message", onMessage);
+        reject(new Error(`${label}: the driver's thread did not answer ${message.t}`));
+      }, PROFILE_CONTROL_TIMEOUT_MS);
+      const onMessage = (e: MessageEvent) => {
+        const t = (e.data as { t?: unknown } | null)?.t;
+        if (t !== "profile_started" && t !== "profile" && t !== "profile_failed") return;
+        clearTimeout(timer);
+        worker.removeEventListener("message", onMessage);
+        resolve(e.data as ProfileAnswer);
+      };
+      worker.addEventListener("message", onMessage);
+      worker.postMessage(message);
+    });
   }
 
   async start(): Promise<void> {
@@ -138,7 +187,7 @@ export class WorkerHost implements DriverHost {
     const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
       type: "module",
       name: `driver ${pkg.name} for ${device.name}`,
-      deno: { permissions: WorkerHost.permissions(pkg.dir) },
+      deno: { permissions: WorkerHost.permissions(pkg.dir, this.#options.profiling === true) },
     });
     this.#worker = worker;
     liveWorkers++;

@@ -1,0 +1,138 @@
+/**
+ * Where each thread's time goes, function by function (`deno task bench --cpu-profile`). For
+ * each host it boots a kernel over the bench image, primes it, then reads `size`-byte requests at
+ * `depth` for `seconds` while V8 samples the kernel's thread and, in the worker host, the
+ * driver's thread (which profiles itself: `BootOptions.profileDrivers`). It writes each profile
+ * as a `.cpuprofile` (Chrome DevTools, speedscope) and prints, per thread, the share of time spent
+ * working rather than waiting for the other thread, the garbage collector's share, and the
+ * functions that took most time, in µs per request.
+ *
+ * The sampler costs time itself (every `intervalUs`, a stack walk): the request rates of a
+ * profiled run are lower than the study's, and the ratios between functions are what to read.
+ *
+ * @module
+ */
+
+import { join } from "@std/path";
+import {
+  type CpuProfile,
+  type ProfileRow,
+  summarizeProfile,
+  ThreadProfiler,
+} from "../kernel/profiler.ts";
+import { formatSize } from "./results.ts";
+import { type Host, Rig } from "./study.ts";
+
+/** Options of {@link runCpuProfile}. */
+export interface CpuProfileOptions {
+  readonly hosts: readonly Host[];
+  readonly size: number;
+  readonly depth: number;
+  /** How long each host is profiled. */
+  readonly seconds: number;
+  /** How long each host reads before its profile starts (JIT warm-up), in ms. */
+  readonly primeMs: number;
+  readonly intervalUs: number;
+  /** Where the `.cpuprofile` files go. */
+  readonly out: string;
+  /** Functions listed per thread. */
+  readonly top: number;
+}
+
+/** One profiled thread. */
+export interface ThreadReport {
+  readonly host: Host;
+  readonly thread: "kernel" | "driver";
+  readonly file: string;
+  readonly requests: number;
+  readonly ms: number;
+  readonly profile: CpuProfile;
+}
+
+const ROOT = new URL("../", import.meta.url).href;
+
+/** Profiles the hosts one after the other; returns the report to print. */
+export async function runCpuProfile(image: string, options: CpuProfileOptions): Promise<string> {
+  const reports: ThreadReport[] = [];
+  for (const host of options.hosts) {
+    const rig = await Rig.open(host, image, options.depth, options.size, {
+      profileDrivers: host === "worker",
+    });
+    try {
+      await rig.read(options.size, options.primeMs, 100);
+      const kernel = await ThreadProfiler.start(options.intervalUs);
+      let stopDriver: (() => Promise<CpuProfile>) | undefined;
+      try {
+        if (host === "worker") {
+          stopDriver = await rig.kernel.drivers.profile("ide0", options.intervalUs);
+        }
+        const t0 = performance.now();
+        const requests = await rig.read(options.size, options.seconds * 1000, 100);
+        const ms = performance.now() - t0;
+        const driver = await stopDriver?.();
+        stopDriver = undefined;
+        const threads: [ThreadReport["thread"], CpuProfile][] = [["kernel", await kernel.stop()]];
+        if (driver) threads.push(["driver", driver]);
+        for (const [thread, profile] of threads) {
+          const file = join(
+            options.out,
+            `cpu-${host}-${options.size}-d${options.depth}-${thread}.cpuprofile`,
+          );
+          await Deno.writeTextFile(file, JSON.stringify(profile));
+          reports.push({ host, thread, file, requests, ms, profile });
+        }
+      } finally {
+        await stopDriver?.().catch(() => {});
+      }
+    } finally {
+      await rig.close();
+    }
+  }
+  return formatCpuReport(reports, options);
+}
+
+/** The printed report: per thread, its busy and GC shares and its costliest functions. */
+export function formatCpuReport(
+  reports: readonly ThreadReport[],
+  options: Pick<CpuProfileOptions, "size" | "depth" | "top" | "intervalUs">,
+  root = ROOT,
+): string {
+  const lines = [
+    `CPU profiles, ${formatSize(options.size)} reads at queue depth ${options.depth}, ` +
+    `sampled every ${options.intervalUs} µs`,
+  ];
+  for (const r of reports) {
+    const summary = summarizeProfile(r.profile, root);
+    const perRequest = (ms: number) => (ms * 1000) / Math.max(1, r.requests);
+    const rate = r.requests / (r.ms / 1000);
+    lines.push(
+      "",
+      `${r.host} host, ${r.thread} thread: ${r.requests} requests in ${r.ms.toFixed(0)} ms ` +
+        `(${(rate / 1000).toFixed(1)}k/s, ${(r.ms * 1000 / r.requests).toFixed(2)} µs each); ` +
+        `busy ${(summary.busyShare * 100).toFixed(1)} %, GC ${
+          (summary.gcShare * 100).toFixed(1)
+        } %`,
+      `  ${r.file}`,
+    );
+    const table = (title: string, rows: ProfileRow[], pick: (row: ProfileRow) => number) => {
+      lines.push(`  ${title.padEnd(58)}  µs/req   share`);
+      for (const row of rows.slice(0, options.top)) {
+        const ms = pick(row);
+        const name = row.name.length > 56 ? `${row.name.slice(0, 55)}…` : row.name;
+        lines.push(
+          `  ${(row.waiting ? "~ " : "  ") + name.padEnd(56)}  ${
+            perRequest(ms).toFixed(3).padStart(6)
+          }  ${(ms / summary.ms * 100).toFixed(1).padStart(5)} %`,
+        );
+      }
+    };
+    table("self time (~ waiting for the other thread)", summary.bySelf, (row) => row.selfMs);
+  }
+  lines.push(
+    "",
+    "µs/req: the function's time over the requests completed while the profile ran (the",
+    "thread's whole time per request is the sum); share: of the thread's sampled time. Open the",
+    ".cpuprofile files in Chrome DevTools (Performance) or speedscope for the call trees.",
+  );
+  return lines.join("\n");
+}

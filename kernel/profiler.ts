@@ -1,0 +1,250 @@
+/**
+ * CPU profiles of one thread, taken by the thread itself through V8's inspector
+ * (`node:inspector`'s `Session`, which needs the `sys` permission), and their summary: where a
+ * thread's time goes, function by function. The kernel's main thread profiles itself; a driver's
+ * worker profiles itself when its kernel was booted with `profileDrivers` (see
+ * `WorkerHost.profile`). Deno 2.9 has no `--cpu-prof`, and its inspector server lists only the
+ * main thread, so this is how a driver's thread gets profiled at all.
+ *
+ * The profiles are V8's `.cpuprofile` format: Chrome's DevTools (Performance, "Load profile")
+ * and speedscope open them.
+ *
+ * @module
+ */
+
+/** A V8 CPU profile (the inspector's `Profiler.Profile`). */
+export interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** One node of a {@link CpuProfile}'s call tree. */
+export interface CpuProfileNode {
+  id: number;
+  callFrame: {
+    functionName: string;
+    url: string;
+    lineNumber: number;
+    columnNumber: number;
+    scriptId?: string;
+  };
+  children?: number[];
+  hitCount?: number;
+}
+
+interface InspectorSession {
+  connect(): void;
+  disconnect(): void;
+  post(
+    method: string,
+    params: Record<string, unknown>,
+    callback: (error: Error | null, result: unknown) => void,
+  ): void;
+}
+
+/** Default sampling interval, in µs. */
+export const DEFAULT_INTERVAL_US = 100;
+
+/**
+ * Samples the calling thread's stack every `intervalUs` until {@link stop}. Throws a `TypeError`
+ * naming the missing permission when the thread may not use the inspector.
+ *
+ * @example
+ * ```ts ignore
+ * const profiler = await ThreadProfiler.start(50);
+ * work();
+ * const profile = await profiler.stop();
+ * console.log(summarizeProfile(profile).busyShare);
+ * ```
+ */
+export class ThreadProfiler {
+  #session: InspectorSession;
+  #stopped = false;
+
+  private constructor(session: InspectorSession) {
+    this.#session = session;
+  }
+
+  /** Starts sampling this thread. */
+  static async start(intervalUs = DEFAULT_INTERVAL_US): Promise<ThreadProfiler> {
+    if (!Number.isInteger(intervalUs) || intervalUs < 10 || intervalUs > 100_000) {
+      throw new RangeError(
+        `Cannot profile every ${intervalUs} µs: the interval must be an integer from 10 to 100000`,
+      );
+    }
+    if (Deno.permissions.querySync({ name: "sys" }).state !== "granted") {
+      throw new TypeError(
+        "Cannot profile this thread: the inspector needs the sys permission (--allow-sys)",
+      );
+    }
+    const { Session } = await import("node:inspector");
+    const session = new Session() as unknown as InspectorSession;
+    session.connect();
+    const profiler = new ThreadProfiler(session);
+    try {
+      await profiler.#post("Profiler.enable");
+      await profiler.#post("Profiler.setSamplingInterval", { interval: intervalUs });
+      await profiler.#post("Profiler.start");
+    } catch (error) {
+      session.disconnect();
+      throw error;
+    }
+    return profiler;
+  }
+
+  /** Stops sampling and returns the profile. */
+  async stop(): Promise<CpuProfile> {
+    if (this.#stopped) throw new TypeError("Cannot stop the profiler: it was stopped already");
+    this.#stopped = true;
+    try {
+      const result = await this.#post("Profiler.stop") as { profile: CpuProfile };
+      await this.#post("Profiler.disable");
+      return result.profile;
+    } finally {
+      this.#session.disconnect();
+    }
+  }
+
+  #post(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.#session.post(method, params, (error, result) => error ? reject(error) : resolve(result))
+    );
+  }
+}
+
+/** One function's share of a profile. */
+export interface ProfileRow {
+  /** `name file:line` (the file relative to the project when it lies inside it). */
+  name: string;
+  /** Milliseconds the function itself ran. */
+  selfMs: number;
+  /** Milliseconds it or what it called ran (each sample once, however deep the recursion). */
+  totalMs: number;
+  /** Whether the thread was waiting in it (polling a ring or sleeping), not working. */
+  waiting: boolean;
+}
+
+/** What {@link summarizeProfile} finds. */
+export interface ProfileSummary {
+  /** Milliseconds the profile covers. */
+  ms: number;
+  /** Share of the time the thread worked: not waiting, polling or idle. */
+  busyShare: number;
+  /** Share of the time in the garbage collector. */
+  gcShare: number;
+  /** Functions by self time, largest first. */
+  bySelf: ProfileRow[];
+  /** Functions by inclusive time, largest first. */
+  byTotal: ProfileRow[];
+}
+
+/**
+ * Functions in which a thread waits for its peer rather than works: the ring loop's polling and
+ * sleeping (`kernel/ring.ts`), and V8's "(idle)" (the event loop had nothing to run).
+ */
+const WAITING = new Set([
+  "(idle)",
+  "spinLoads ring.ts",
+  "#waitBriefly ring.ts",
+  "waitSync ring.ts",
+  "spin ring.ts",
+]);
+
+/** `name file:line` for a call frame; files under `root` are shown relative to it. */
+function frameName(frame: CpuProfileNode["callFrame"], root: string): string {
+  const name = frame.functionName || "(anonymous)";
+  if (!frame.url) return name;
+  let file = frame.url;
+  if (root && file.startsWith(root)) file = file.slice(root.length);
+  return `${name} ${file}:${frame.lineNumber + 1}`;
+}
+
+function isWaiting(frame: CpuProfileNode["callFrame"]): boolean {
+  if (!frame.url) return WAITING.has(frame.functionName);
+  const file = frame.url.slice(frame.url.lastIndexOf("/") + 1);
+  return WAITING.has(`${frame.functionName} ${file}`);
+}
+
+/**
+ * Sums a profile by function: self and inclusive time, the share spent waiting and in the
+ * garbage collector. `root` (a `file://` URL of the project's directory, with its trailing
+ * slash) shortens file names.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { summarizeProfile } from "./profiler.ts";
+ * const frame = (functionName: string) => ({ functionName, url: "", lineNumber: 0, columnNumber: 0 });
+ * const summary = summarizeProfile({
+ *   nodes: [
+ *     { id: 1, callFrame: frame("(root)"), children: [2, 3] },
+ *     { id: 2, callFrame: frame("work") },
+ *     { id: 3, callFrame: frame("(idle)") },
+ *   ],
+ *   startTime: 0,
+ *   endTime: 4000,
+ *   samples: [2, 2, 2, 3],
+ *   timeDeltas: [0, 1000, 1000, 1000],
+ * });
+ * assertEquals(summary.busyShare, 0.75);
+ * assertEquals(summary.bySelf[0]!.name, "work");
+ * ```
+ */
+export function summarizeProfile(profile: CpuProfile, root = ""): ProfileSummary {
+  const nodes = new Map<number, CpuProfileNode>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    nodes.set(node.id, node);
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  // Each sample's time is the delta to the next sample (the last one's: the profile's end).
+  const selfUs = new Map<number, number>();
+  const { samples, timeDeltas } = profile;
+  let t = profile.startTime;
+  const times: number[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    t += timeDeltas[i] ?? 0;
+    times.push(t);
+  }
+  for (let i = 0; i < samples.length; i++) {
+    const next = i + 1 < samples.length ? times[i + 1]! : profile.endTime;
+    const dt = Math.max(0, next - times[i]!);
+    selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + dt);
+  }
+  const rows = new Map<string, ProfileRow>();
+  const row = (node: CpuProfileNode): ProfileRow => {
+    const name = frameName(node.callFrame, root);
+    let r = rows.get(name);
+    if (!r) rows.set(name, r = { name, selfMs: 0, totalMs: 0, waiting: isWaiting(node.callFrame) });
+    return r;
+  };
+  let totalUs = 0, waitingUs = 0, gcUs = 0;
+  for (const [id, us] of selfUs) {
+    const node = nodes.get(id);
+    if (!node) continue;
+    totalUs += us;
+    const own = row(node);
+    own.selfMs += us / 1000;
+    if (own.waiting) waitingUs += us;
+    if (node.callFrame.functionName === "(garbage collector)") gcUs += us;
+    const seen = new Set<ProfileRow>();
+    for (let n: CpuProfileNode | undefined = node; n; n = nodes.get(parent.get(n.id) ?? -1)) {
+      if (n.callFrame.functionName === "(root)") break;
+      const r = row(n);
+      if (seen.has(r)) continue;
+      seen.add(r);
+      r.totalMs += us / 1000;
+    }
+  }
+  const all = [...rows.values()];
+  return {
+    ms: totalUs / 1000,
+    busyShare: totalUs > 0 ? 1 - waitingUs / totalUs : 0,
+    gcShare: totalUs > 0 ? gcUs / totalUs : 0,
+    bySelf: all.filter((r) => r.selfMs > 0).sort((a, b) => b.selfMs - a.selfMs),
+    byTotal: all.sort((a, b) => b.totalMs - a.totalMs),
+  };
+}

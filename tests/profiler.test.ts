@@ -1,0 +1,147 @@
+// CPU profiles of the kernel's thread and of a driver's thread (kernel/profiler.ts), and their
+// summary; bench --cpu-profile's report.
+import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { BlockClient } from "../clients/block_client.ts";
+import { boot } from "../kernel/boot.ts";
+import {
+  type CpuProfile,
+  type CpuProfileNode,
+  summarizeProfile,
+  ThreadProfiler,
+} from "../kernel/profiler.ts";
+import { formatCpuReport } from "../bench/cpu_profile.ts";
+
+const RING = "file:///p/kernel/ring.ts";
+
+function node(id: number, functionName: string, url = "", children: number[] = []): CpuProfileNode {
+  return { id, callFrame: { functionName, url, lineNumber: 9, columnNumber: 0 }, children };
+}
+
+/** root -> a -> b -> a (recursion), root -> spinLoads (waiting), root -> (garbage collector). */
+const PROFILE: CpuProfile = {
+  nodes: [
+    node(1, "(root)", "", [2, 5, 6]),
+    node(2, "a", "file:///p/x.ts", [3]),
+    node(3, "b", "file:///p/x.ts", [4]),
+    node(4, "a", "file:///p/x.ts"),
+    node(5, "spinLoads", RING),
+    node(6, "(garbage collector)"),
+  ],
+  startTime: 1000,
+  endTime: 11000,
+  // 1 ms each: a, b, a (under b), a, spin, spin, spin, spin, gc, unknown node 99 (skipped).
+  samples: [2, 3, 4, 2, 5, 5, 5, 5, 6, 99],
+  timeDeltas: [0, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+};
+
+Deno.test("a profile's summary: self and inclusive time per function, recursion counted once", () => {
+  const s = summarizeProfile(PROFILE, "file:///p/");
+  assertAlmostEquals(s.ms, 9, 1e-9);
+  const self = new Map(s.bySelf.map((r) => [r.name, r.selfMs]));
+  const total = new Map(s.byTotal.map((r) => [r.name, r.totalMs]));
+  assertEquals(self.get("a x.ts:10"), 3);
+  assertEquals(self.get("b x.ts:10"), 1);
+  // a's inclusive time is the 4 samples under it, the recursive one not twice.
+  assertEquals(total.get("a x.ts:10"), 4);
+  assertEquals(total.get("b x.ts:10"), 2);
+  assertEquals(s.bySelf[0]!.name, "spinLoads kernel/ring.ts:10");
+  assert(s.bySelf[0]!.waiting);
+  assertAlmostEquals(s.busyShare, 5 / 9, 1e-9);
+  assertAlmostEquals(s.gcShare, 1 / 9, 1e-9);
+  // Sorted, largest first.
+  for (let i = 1; i < s.bySelf.length; i++) assert(s.bySelf[i - 1]!.selfMs >= s.bySelf[i]!.selfMs);
+});
+
+Deno.test("an empty profile summarizes to nothing, not to NaN", () => {
+  const s = summarizeProfile({
+    nodes: [node(1, "(root)")],
+    startTime: 0,
+    endTime: 0,
+    samples: [],
+    timeDeltas: [],
+  });
+  assertEquals([s.ms, s.busyShare, s.gcShare, s.bySelf.length], [0, 0, 0, 0]);
+});
+
+Deno.test("the profiler refuses a bad interval and a second stop", async () => {
+  for (const bad of [0, 5, 1.5, 200_000, NaN]) {
+    await assertRejects(() => ThreadProfiler.start(bad), RangeError, "interval");
+  }
+  const profiler = await ThreadProfiler.start(50);
+  const profile = await profiler.stop();
+  assert(Array.isArray(profile.samples));
+  await assertRejects(() => profiler.stop(), TypeError, "stopped already");
+});
+
+Deno.test("the kernel's thread and a worker-hosted driver's thread profile themselves", async () => {
+  const kernel = await boot({
+    names: ":memory:",
+    machine: { ide: { memory: true, size: 4 << 20 }, usb: false },
+    host: "worker",
+    profileDrivers: true,
+  });
+  try {
+    const disk = await BlockClient.open(kernel, kernel.mint(await kernel.names.lookup("dev/ide0")));
+    const { capability } = kernel.allocate(4096, "profiled");
+    const main = await ThreadProfiler.start(50);
+    const stopDriver = await kernel.drivers.profile("ide0", 50);
+    const end = performance.now() + 300;
+    let n = 0;
+    for (let lba = 0n; performance.now() < end; lba = (lba + 8n) % 8000n, n++) {
+      await disk.transfer("read", lba, 8, capability);
+    }
+    const driver = summarizeProfile(await stopDriver());
+    const kernelSide = summarizeProfile(await main.stop());
+    assert(n > 10, `only ${n} reads`);
+    // The driver's own functions ran on the driver's thread, the client's on the kernel's.
+    assert(
+      driver.byTotal.some((r) => /drivers\/ide\/driver\.ts/.test(r.name)),
+      driver.byTotal.slice(0, 30).map((r) => r.name).join("\n"),
+    );
+    assert(!driver.byTotal.some((r) => /clients\/block_client\.ts/.test(r.name)));
+    assert(kernelSide.byTotal.some((r) => /clients\/block_client\.ts/.test(r.name)));
+    for (const s of [driver, kernelSide]) {
+      assert(s.ms > 100, `${s.ms} ms sampled`);
+      assert(s.busyShare > 0 && s.busyShare <= 1);
+    }
+    // A second stop, and a profile of a device no driver serves, are refused.
+    await assertRejects(() => stopDriver(), Error, "none is running");
+    await assertRejects(() => kernel.drivers.profile("ide9", 50), TypeError, "no driver serves");
+    disk.close();
+  } finally {
+    await kernel.shutdown();
+  }
+});
+
+Deno.test("a driver in the kernel host has no thread of its own to profile", async () => {
+  const kernel = await boot({
+    names: ":memory:",
+    machine: { ide: { memory: true, size: 1 << 20 }, usb: false },
+    host: "kernel",
+  });
+  try {
+    await assertRejects(() => kernel.drivers.profile("ide0", 50), TypeError, "kernel's own thread");
+  } finally {
+    await kernel.shutdown();
+  }
+});
+
+Deno.test("the bench's CPU report lists each thread's busy share and costliest functions", () => {
+  const report = formatCpuReport(
+    [{
+      host: "worker",
+      thread: "driver",
+      file: "out/cpu.cpuprofile",
+      requests: 1000,
+      ms: 10,
+      profile: PROFILE,
+    }],
+    { size: 512, depth: 1, top: 3, intervalUs: 100 },
+    "file:///p/",
+  );
+  assertMatch(report, /worker host, driver thread: 1000 requests in 10 ms \(100\.0k\/s/);
+  assertMatch(report, /busy 55\.6 %, GC 11\.1 %/);
+  // spinLoads (waiting, marked ~): 4 ms over 1000 requests = 4 µs each, 44.4 % of the thread.
+  assertMatch(report, /~ spinLoads kernel\/ring\.ts:10 +4\.000 +44\.4 %/);
+  assertEquals(report.split("\n").filter((l) => / x\.ts:10 /.test(l)).length, 2);
+});
