@@ -15,11 +15,12 @@
 
 import { join } from "@std/path";
 import {
-  type CpuProfile,
   type ProfileRow,
   summarizeProfile,
+  type ThreadProfile,
   ThreadProfiler,
 } from "../kernel/profiler.ts";
+import { waitClock } from "../kernel/ring.ts";
 import { formatSize } from "./results.ts";
 import { type Host, Rig } from "./study.ts";
 
@@ -46,7 +47,9 @@ export interface ThreadReport {
   readonly file: string;
   readonly requests: number;
   readonly ms: number;
-  readonly profile: CpuProfile;
+  readonly profile: ThreadProfile["profile"];
+  /** Time the thread's ring loop waited (measured, not sampled); undefined without a ring. */
+  readonly waitedMs: number | undefined;
 }
 
 const ROOT = new URL("../", import.meta.url).href;
@@ -61,25 +64,38 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
     try {
       await rig.read(options.size, options.primeMs, 100);
       const kernel = await ThreadProfiler.start(options.intervalUs);
-      let stopDriver: (() => Promise<CpuProfile>) | undefined;
+      let stopDriver: (() => Promise<ThreadProfile>) | undefined;
       try {
         if (host === "worker") {
           stopDriver = await rig.kernel.drivers.profile("ide0", options.intervalUs);
         }
+        waitClock.start();
         const t0 = performance.now();
         const requests = await rig.read(options.size, options.seconds * 1000, 100);
         const ms = performance.now() - t0;
+        const kernelWaited = waitClock.stop();
         const driver = await stopDriver?.();
         stopDriver = undefined;
-        const threads: [ThreadReport["thread"], CpuProfile][] = [["kernel", await kernel.stop()]];
+        const threads: [ThreadReport["thread"], ThreadProfile][] = [
+          ["kernel", { profile: await kernel.stop(), waitedMs: kernelWaited }],
+        ];
         if (driver) threads.push(["driver", driver]);
-        for (const [thread, profile] of threads) {
+        for (const [thread, { profile, waitedMs }] of threads) {
           const file = join(
             options.out,
             `cpu-${host}-${options.size}-d${options.depth}-${thread}.cpuprofile`,
           );
           await Deno.writeTextFile(file, JSON.stringify(profile));
-          reports.push({ host, thread, file, requests, ms, profile });
+          // The kernel host has no ring: its thread never waits in one.
+          reports.push({
+            host,
+            thread,
+            file,
+            requests,
+            ms,
+            profile,
+            waitedMs: host === "worker" ? waitedMs : undefined,
+          });
         }
       } finally {
         await stopDriver?.().catch(() => {});
@@ -108,10 +124,12 @@ export function formatCpuReport(
     lines.push(
       "",
       `${r.host} host, ${r.thread} thread: ${r.requests} requests in ${r.ms.toFixed(0)} ms ` +
-        `(${(rate / 1000).toFixed(1)}k/s, ${(r.ms * 1000 / r.requests).toFixed(2)} µs each); ` +
-        `busy ${(summary.busyShare * 100).toFixed(1)} %, GC ${
-          (summary.gcShare * 100).toFixed(1)
-        } %`,
+        `(${(rate / 1000).toFixed(1)}k/s, ${(r.ms * 1000 / r.requests).toFixed(2)} µs each)`,
+      `  working ${
+        r.waitedMs === undefined ? "100" : ((1 - r.waitedMs / r.ms) * 100).toFixed(1)
+      } % (measured; the rest it waited in its ring loop); sampled: busy ${
+        (summary.busyShare * 100).toFixed(1)
+      } %, GC ${(summary.gcShare * 100).toFixed(1)} %`,
       `  ${r.file}`,
     );
     const table = (title: string, rows: ProfileRow[], pick: (row: ProfileRow) => number) => {
@@ -130,8 +148,10 @@ export function formatCpuReport(
   }
   lines.push(
     "",
-    "µs/req: the function's time over the requests completed while the profile ran (the",
-    "thread's whole time per request is the sum); share: of the thread's sampled time. Open the",
+    "µs/req: the function's sampled time over the requests completed while the profile ran;",
+    "share: of the thread's sampled time. The sampler over-counts polling (~; on the kernel's",
+    "thread up to three times what its ring loop measures): compare the working functions with",
+    "each other, and take the measured working share for the thread's load. Open the",
     ".cpuprofile files in Chrome DevTools (Performance) or speedscope for the call trees.",
   );
   return lines.join("\n");

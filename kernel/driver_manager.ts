@@ -20,7 +20,7 @@ import type { Kernel } from "./kernel.ts";
 import { deviceInfo, type DriverHost, type HostKind } from "./hosts/driver_host.ts";
 import { KernelHost } from "./hosts/kernel_host.ts";
 import { WorkerHost } from "./hosts/worker_host.ts";
-import type { CpuProfile } from "./profiler.ts";
+import type { ThreadProfile } from "./profiler.ts";
 
 /** One driver instance as the manager lists it. */
 export interface DriverInstanceInfo {
@@ -157,7 +157,7 @@ export class DriverManager {
    * `profileDrivers`, driver in the worker host) and resolves with the function that stops it
    * and returns the profile (`kernel/profiler.ts`).
    */
-  async profile(device: string, intervalUs: number): Promise<() => Promise<CpuProfile>> {
+  async profile(device: string, intervalUs: number): Promise<() => Promise<ThreadProfile>> {
     const inst = this.#instances.get(device);
     if (!inst) throw new TypeError(`Cannot profile the driver of ${device}: no driver serves it`);
     const host = inst.host;

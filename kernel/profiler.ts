@@ -21,6 +21,15 @@ export interface CpuProfile {
   timeDeltas: number[];
 }
 
+/**
+ * A thread's profile and the time its ring loops spent waiting meanwhile (`waitClock` of
+ * `kernel/ring.ts`), which the sampler misplaces: it over-counts polling.
+ */
+export interface ThreadProfile {
+  readonly profile: CpuProfile;
+  readonly waitedMs: number;
+}
+
 /** One node of a {@link CpuProfile}'s call tree. */
 export interface CpuProfileNode {
   id: number;

@@ -10,6 +10,7 @@ import {
   ThreadProfiler,
 } from "../kernel/profiler.ts";
 import { formatCpuReport } from "../bench/cpu_profile.ts";
+import { createChannel, Endpoint, waitClock } from "../kernel/ring.ts";
 
 const RING = "file:///p/kernel/ring.ts";
 
@@ -90,7 +91,12 @@ Deno.test("the kernel's thread and a worker-hosted driver's thread profile thems
     for (let lba = 0n; performance.now() < end; lba = (lba + 8n) % 8000n, n++) {
       await disk.transfer("read", lba, 8, capability);
     }
-    const driver = summarizeProfile(await stopDriver());
+    const driverProfile = await stopDriver();
+    assert(
+      driverProfile.waitedMs >= 0 && driverProfile.waitedMs < 1000,
+      `${driverProfile.waitedMs}`,
+    );
+    const driver = summarizeProfile(driverProfile.profile);
     const kernelSide = summarizeProfile(await main.stop());
     assert(n > 10, `only ${n} reads`);
     // The driver's own functions ran on the driver's thread, the client's on the kernel's.
@@ -135,13 +141,38 @@ Deno.test("the bench's CPU report lists each thread's busy share and costliest f
       requests: 1000,
       ms: 10,
       profile: PROFILE,
+      waitedMs: 4,
     }],
     { size: 512, depth: 1, top: 3, intervalUs: 100 },
     "file:///p/",
   );
   assertMatch(report, /worker host, driver thread: 1000 requests in 10 ms \(100\.0k\/s/);
-  assertMatch(report, /busy 55\.6 %, GC 11\.1 %/);
+  assertMatch(report, /working 60\.0 % \(measured.*sampled: busy 55\.6 %, GC 11\.1 %/);
   // spinLoads (waiting, marked ~): 4 ms over 1000 requests = 4 µs each, 44.4 % of the thread.
   assertMatch(report, /~ spinLoads kernel\/ring\.ts:10 +4\.000 +44\.4 %/);
   assertEquals(report.split("\n").filter((l) => / x\.ts:10 /.test(l)).length, 2);
+});
+
+Deno.test("the wait clock counts the time a receive loop waits, and nothing once stopped", async () => {
+  const channel = createChannel(4096);
+  const kernel = new Endpoint(channel, "kernel", { spinMicros: 50 });
+  const worker = new Endpoint(channel, "worker");
+  const got: unknown[] = [];
+  const arrived = Promise.withResolvers<void>();
+  const loop = kernel.start((m) => {
+    got.push(m);
+    arrived.resolve();
+  });
+  waitClock.start();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 40));
+  worker.send("late");
+  await arrived.promise;
+  const elapsed = performance.now() - t0;
+  const waited = waitClock.stop();
+  assertEquals(got, ["late"]);
+  assert(waited >= 25 && waited <= elapsed + 1, `waited ${waited} of ${elapsed} ms`);
+  assertEquals(waitClock.stop(), waited);
+  kernel.stop();
+  await loop;
 });

@@ -8,7 +8,7 @@
 import type { DeviceInfo } from "../../driver.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverPackage } from "../driver_package.ts";
-import type { CpuProfile } from "../profiler.ts";
+import type { ThreadProfile } from "../profiler.ts";
 
 /** Where a driver instance runs. */
 export type HostKind = "kernel" | "worker";
@@ -29,7 +29,7 @@ export interface DriverHost {
    */
   startProfile?(intervalUs: number): Promise<void>;
   /** Stops the profile {@link startProfile} began and returns it. */
-  stopProfile?(): Promise<CpuProfile>;
+  stopProfile?(): Promise<ThreadProfile>;
 }
 
 /** What a host needs to make a driver instance. */

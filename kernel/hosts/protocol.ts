@@ -150,5 +150,5 @@ export type ProfileControl =
 /** Worker -> kernel over postMessage: the answer to a {@link ProfileControl}. */
 export type ProfileAnswer =
   | { readonly t: "profile_started" }
-  | { readonly t: "profile"; readonly profile: CpuProfile }
+  | { readonly t: "profile"; readonly profile: CpuProfile; readonly waitedMs: number }
   | { readonly t: "profile_failed"; readonly e: SerializedError };

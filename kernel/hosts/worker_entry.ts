@@ -27,7 +27,7 @@ import { deserializeError, serializeError } from "../errors.ts";
 import type { MethodSchema } from "../../idl/types.ts";
 import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
-import { Endpoint, PollGate } from "../ring.ts";
+import { Endpoint, PollGate, waitClock } from "../ring.ts";
 import {
   ACK_ENTRY,
   type AllocReply,
@@ -547,12 +547,15 @@ function start(init: InitMessage): void {
         if (m.t === "profile_start") {
           if (profiler) throw new TypeError("Cannot start a profile: one is running");
           profiler = await ThreadProfiler.start(m.interval);
+          waitClock.start();
           self.postMessage({ t: "profile_started" } satisfies ProfileAnswer);
         } else {
           if (!profiler) throw new TypeError("Cannot stop the profile: none is running");
           const running = profiler;
           profiler = undefined;
-          self.postMessage({ t: "profile", profile: await running.stop() } satisfies ProfileAnswer);
+          const waitedMs = waitClock.stop();
+          const profile = await running.stop();
+          self.postMessage({ t: "profile", profile, waitedMs } satisfies ProfileAnswer);
         }
       } catch (error) {
         self.postMessage({ t: "profile_failed", e: serializeError(error) } satisfies ProfileAnswer);

@@ -34,7 +34,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
-import type { CpuProfile } from "../profiler.ts";
+import type { ThreadProfile } from "../profiler.ts";
 import { wireCodec } from "./wire.ts";
 
 let liveWorkers = 0;
@@ -138,11 +138,11 @@ export class WorkerHost implements DriverHost {
   }
 
   /** Stops the profile {@link startProfile} began and returns it. */
-  async stopProfile(): Promise<CpuProfile> {
+  async stopProfile(): Promise<ThreadProfile> {
     const answer = await this.#control({ t: "profile_stop" });
     if (answer.t === "profile_failed") throw deserializeError(answer.e);
     if (answer.t !== "profile") throw new Error(`${this.#options.services.label}: no profile came`);
-    return answer.profile;
+    return { profile: answer.profile, waitedMs: answer.waitedMs };
   }
 
   /** Posts a control message to the worker and waits for its profile_* answer. */
