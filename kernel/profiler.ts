@@ -3,8 +3,9 @@
  * (`node:inspector`'s `Session`, which needs the `sys` permission), and their summary: where a
  * thread's time goes, function by function. The kernel's main thread profiles itself; a driver's
  * worker profiles itself when its kernel was booted with `profileDrivers` (see
- * `WorkerHost.profile`). Deno 2.9 has no `--cpu-prof`, and its inspector server lists only the
- * main thread, so this is how a driver's thread gets profiled at all.
+ * `WorkerHost.startProfile`). Unlike `deno run --cpu-prof` (which profiles every thread, workers
+ * included, from start to exit, and writes the files when each isolate ends), a profile here
+ * covers exactly the stretch the caller chooses, and comes back to it as data.
  *
  * The profiles are V8's `.cpuprofile` format: Chrome's DevTools (Performance, "Load profile")
  * and speedscope open them.
