@@ -11,6 +11,7 @@ import { dirname, fromFileUrl, join, resolve, toFileUrl } from "@std/path";
 import { checkIdl } from "../idl/mod.ts";
 import type { IdlSchema, InterfaceSchema, TypeDef } from "../idl/types.ts";
 import type { BusKind, DeviceNode } from "./device_node.ts";
+import { type CallMapRule, parseCallMaps } from "./call_maps.ts";
 
 /**
  * One match rule: the bus, and numeric fields that must all equal the device's ids. PCI ids:
@@ -44,6 +45,11 @@ export interface DriverPackage {
   readonly windows: readonly string[];
   /** Interrupt lines it needs. */
   readonly lines: number;
+  /**
+   * Maps its methods make with each call, by method (`kernel/call_maps.ts`): the worker host's
+   * kernel makes them as it sends the call.
+   */
+  readonly callMaps: Readonly<Record<string, CallMapRule>>;
   /** Prefix of instance names (`ide` gives `dev/ide0` ... by device name). */
   readonly host?: "kernel" | "worker";
 }
@@ -145,6 +151,14 @@ export async function loadDriverPackage(dir: string): Promise<DriverPackage> {
   for (const p of [...provides, ...objects]) {
     if (!schema.interfaces[p]) bad(`names interface ${p}, but no IDL file it lists defines it`);
   }
+  let callMaps: Readonly<Record<string, CallMapRule>> = {};
+  if (m.callMaps !== undefined) {
+    try {
+      callMaps = parseCallMaps(m.callMaps, schema, provides);
+    } catch (error) {
+      bad((error as Error).message);
+    }
+  }
   return {
     name,
     description: typeof m.description === "string" ? m.description : "",
@@ -155,6 +169,7 @@ export async function loadDriverPackage(dir: string): Promise<DriverPackage> {
     provides,
     objects,
     announces: announces as BusKind[],
+    callMaps,
     schema,
     windows,
     lines: lines as number,

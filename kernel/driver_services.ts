@@ -38,6 +38,8 @@ export interface DriverCounters {
   denied: number;
   faults: number;
   dmaMaps: number;
+  /** Of those, maps the worker host's kernel made with a call (`kernel/call_maps.ts`). */
+  callMaps: number;
 }
 
 /**
@@ -54,7 +56,13 @@ export class DriverServices {
   readonly machine: Machine;
   readonly component: Component;
   readonly node: DeviceNode;
-  readonly counters: DriverCounters = { interrupts: 0, denied: 0, faults: 0, dmaMaps: 0 };
+  readonly counters: DriverCounters = {
+    interrupts: 0,
+    denied: 0,
+    faults: 0,
+    dmaMaps: 0,
+    callMaps: 0,
+  };
   #router: InterruptRouter;
   #owner: InterruptOwner;
   /**
@@ -187,6 +195,30 @@ export class DriverServices {
   /** Acknowledges and re-arms a line. */
   ackIrq(line: number | undefined): void {
     this.#router.ack(line ?? this.node.line, this.#owner);
+  }
+
+  /**
+   * Whether {@link mapDma} would map this memory (a good capability with the right, and the range
+   * inside the object) without changing a mapping the object already has (a read-only one would
+   * become writable), found without its side effects: nothing is mapped, logged or counted.
+   */
+  canMapDma(
+    memory: Capability,
+    writable: boolean,
+    range: { address: bigint; length: number },
+  ): boolean {
+    let obj;
+    try {
+      obj = this.kernel.memory(memory, writable ? "write" : "read");
+    } catch {
+      return false;
+    }
+    const existing = this.#mappings.get(obj.address);
+    if (existing !== undefined && existing.count > 0 && existing.writable !== writable) {
+      return false;
+    }
+    return range.address >= obj.address &&
+      range.address + BigInt(range.length) <= obj.address + BigInt(obj.size);
   }
 
   /**

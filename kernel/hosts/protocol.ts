@@ -15,6 +15,7 @@ import type { SerializedError } from "../errors.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { Channel } from "../ring.ts";
 import type { CpuProfile } from "../profiler.ts";
+import type { CallMapRule } from "../call_maps.ts";
 
 /** Index of the count of posted register writes the kernel has applied. */
 export const SYNC_APPLIED = 0;
@@ -53,6 +54,8 @@ export interface InitMessage {
    * the driver's own methods against them (the kernel leaves that to it, see `checksArgs`).
    */
   readonly schema: IdlSchema;
+  /** The package's declared maps made with a call (`kernel/call_maps.ts`), by method. */
+  readonly callMaps: Readonly<Record<string, CallMapRule>>;
 }
 
 /**
@@ -101,7 +104,22 @@ export type ToWorker =
    * `checked`: the arguments were checked against the method's IDL types as they were encoded (a
    * call in its compiled layout, see `layout.ts`); the worker need not check them again.
    */
-  | { t: "call"; id: number; o: number; i: string; m: string; a: unknown[]; checked?: true }
+  | {
+    t: "call";
+    id: number;
+    o: number;
+    i: string;
+    m: string;
+    a: unknown[];
+    checked?: true;
+    /**
+     * The map the manifest declares for this method (`kernel/call_maps.ts`). Kernel side: a
+     * function the encoder calls once the arguments proved to be of the method's types (the call
+     * travels in its layout); it makes the map if it can and says whether it did (it must give
+     * the same answer if called again). Worker side: `true` when the kernel made it.
+     */
+    pm?: true | (() => boolean);
+  }
   | { t: "irq"; line: number }
   | { t: "reply"; id: number; ok: true; v: unknown }
   | { t: "reply"; id: number; ok: false; e: SerializedError };

@@ -60,6 +60,8 @@ const K_RESULT_ERR = 6;
 const K_WB = 7;
 const K_REQ = 8;
 const K_CALL_LAYOUT = 9;
+/** Top bit of a call's object index: the kernel made the map declared for the call. */
+const PM_BIT = 0x8000_0000;
 
 /** The operations of `req` messages, by their index on the wire. */
 const OPS: readonly RequestOp[] = [
@@ -100,6 +102,7 @@ interface Fields {
   g?: unknown;
   op?: unknown;
   c?: unknown;
+  pm?: unknown;
 }
 
 class WireEncoder implements MessageEncoder {
@@ -149,7 +152,10 @@ class WireEncoder implements MessageEncoder {
     const view = this.#view;
     switch (m.t) {
       case "call": {
-        if (!isU32(m.id) || !isU32(m.o)) return -2;
+        if (
+          !isU32(m.id) || !isU32(m.o) || m.o >= PM_BIT ||
+          (m.pm !== undefined && typeof m.pm !== "function")
+        ) return -2;
         const layout = this.#layouts !== undefined && typeof m.i === "string" &&
             typeof m.m === "string" && Array.isArray(m.a)
           ? this.#layouts.get(m.i, m.m)
@@ -161,9 +167,12 @@ class WireEncoder implements MessageEncoder {
           const at = layout.encode(m.a as unknown[], w);
           if (at === -1) return -1;
           if (at >= 0) {
+            // A call in its layout has arguments of its types: `pm` may now make the call's
+            // declared map (see the call message's `pm`); the object index's top bit says so.
+            const made = m.pm !== undefined && (m.pm as () => boolean)();
             target[start] = K_CALL_LAYOUT;
             view.setUint32(start + 1, m.id, true);
-            view.setUint32(start + 5, m.o, true);
+            view.setUint32(start + 5, made ? (m.o | PM_BIT) >>> 0 : m.o, true);
             view.setUint16(start + 9, layout.index, true);
             return at - start;
           }
@@ -307,7 +316,8 @@ class WireDecoder implements MessageDecoder {
       case K_CALL_LAYOUT: {
         need(end - start, 11, "call");
         const id = view.getUint32(start + 1, true);
-        const o = view.getUint32(start + 5, true);
+        const ow = view.getUint32(start + 5, true);
+        const o = ow & ~PM_BIT;
         const index = view.getUint16(start + 9, true);
         const layout = this.#layouts?.at(index);
         if (layout === undefined) {
@@ -319,7 +329,8 @@ class WireDecoder implements MessageDecoder {
         if (r.pos !== end) {
           throw new RangeError(`Cannot decode call: ${end - r.pos} bytes after the arguments`);
         }
-        return { t: "call", id, o, i: layout.iface, m: layout.method, a, checked: true };
+        const call = { t: "call", id, o, i: layout.iface, m: layout.method, a, checked: true };
+        return ow >= PM_BIT ? { ...call, pm: true } : call;
       }
       case K_IRQ:
         exact(end - start, 5, "irq");

@@ -48,6 +48,7 @@ import {
 import { LayoutTable } from "./layout.ts";
 import { wireCodec } from "./wire.ts";
 import { ThreadProfiler } from "../profiler.ts";
+import { type CallMap, callMapOf } from "../call_maps.ts";
 
 /**
  * How long the driver's thread polls for a message the kernel owes it, and after the last message
@@ -226,6 +227,11 @@ const replies = new IdTable<PromiseWithResolvers<unknown>>();
 let callsRunning = 0;
 /** The id of the call whose method runs now (its synchronous part), or 0. */
 let servingCall = 0;
+/**
+ * The map the kernel made with the call being served (`kernel/call_maps.ts`), and whether the
+ * driver has asked for it (`claimed`); released when the method returns without asking.
+ */
+let callMap: { readonly map: CallMap; claimed: boolean } | undefined;
 const allocs = new Map<number, PromiseWithResolvers<AllocReply>>();
 
 function request(op: RequestOp, args: unknown[]): Promise<unknown> {
@@ -297,6 +303,25 @@ function start(init: InitMessage): void {
   const map = (memory: Capability, options: MapOptions | undefined): Promise<bigint> => {
     const id = nextRequest++;
     const p = Promise.withResolvers<unknown>();
+    const made = callMap;
+    if (
+      made !== undefined && !made.claimed && options?.failsCall === true && servingCall !== 0 &&
+      memory.address === made.map.memory.address && memory.password === made.map.memory.password &&
+      (options.writable ?? false) === made.map.writable && options.address === made.map.address &&
+      options.length === made.map.length
+    ) {
+      // The kernel made this very map with the call: its address is the object's.
+      made.claimed = true;
+      p.resolve(memory.address);
+      mapIds.set(p.promise, id);
+      return p.promise as Promise<bigint>;
+    }
+    if (made !== undefined && !made.claimed && memory.address === made.map.memory.address) {
+      // The same memory mapped otherwise than declared: the kernel's map goes first (the
+      // release leaves before this request), so the driver gets exactly what it asks for.
+      made.claimed = true;
+      release(made.map.memory.address);
+    }
     replies.set(id, p);
     const a = [
       memory,
@@ -456,6 +481,10 @@ function start(init: InitMessage): void {
           return;
         }
         let result: unknown;
+        // The map the kernel made with this call, as it computed it from the same arguments.
+        const rule = m.pm === true && m.o === SELF ? init.callMaps[`${m.i}.${m.m}`] : undefined;
+        const made = rule && callMapOf(rule, m.a);
+        callMap = made ? { map: made, claimed: false } : undefined;
         try {
           // A call in its compiled layout was checked as the kernel encoded it.
           if (m.o === SELF && m.checked !== true) checkArgs(m.i, m.m, m.a);
@@ -466,6 +495,9 @@ function start(init: InitMessage): void {
           return;
         } finally {
           servingCall = 0;
+          // Not asked for while the method ran: the driver does not want it.
+          if (callMap !== undefined && !callMap.claimed) release(callMap.map.memory.address);
+          callMap = undefined;
         }
         if (result instanceof Promise) {
           callsRunning++;

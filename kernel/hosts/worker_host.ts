@@ -34,6 +34,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
+import { callMapOf } from "../call_maps.ts";
 import type { ThreadProfile } from "../profiler.ts";
 import { wireCodec } from "./wire.ts";
 
@@ -216,6 +217,7 @@ export class WorkerHost implements DriverHost {
       lines: services.node.line === 0 ? [] : [services.node.line],
       device,
       schema: services.component.schema,
+      callMaps: pkg.callMaps,
     };
     this.#windowNames = init.windows.map((w) => w.name);
     worker.postMessage(init);
@@ -275,7 +277,30 @@ export class WorkerHost implements DriverHost {
     this.#calls.set(id, p);
     try {
       if (!this.#endpoint) throw new Error("the driver's ring is not open");
-      this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args });
+      const rule = object === SELF ? this.#options.pkg.callMaps[`${iface}.${method}`] : undefined;
+      const map = rule && callMapOf(rule, args);
+      if (map === undefined) {
+        this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args });
+      } else {
+        // The map the method makes as it starts (its manifest says so), made here so that it
+        // and its answer need not cross; only for a call whose arguments the encoder found of
+        // the method's types, and a map that will succeed (otherwise the driver's own map meets
+        // the refusal after its own checks, as in the kernel host).
+        const services = this.#options.services;
+        const range = { address: map.address, length: map.length };
+        let made: boolean | undefined;
+        const pm = () => {
+          if (made === undefined) {
+            made = services.canMapDma(map.memory, map.writable, range);
+            if (made) {
+              services.mapDma(map.memory, map.writable, range);
+              services.counters.callMaps++;
+            }
+          }
+          return made;
+        };
+        this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args, pm });
+      }
     } catch (error) {
       this.#calls.take(id);
       const schema = this.#options.services.component.schema;
