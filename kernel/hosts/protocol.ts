@@ -115,8 +115,9 @@ export type ToWorker =
     /**
      * The map the manifest declares for this method (`kernel/call_maps.ts`). Kernel side: a
      * function the encoder calls once the arguments proved to be of the method's types (the call
-     * travels in its layout); it makes the map if it can and says whether it did (it must give
-     * the same answer if called again). Worker side: `true` when the kernel made it.
+     * travels in its layout); it says whether the kernel will make the map (the same answer if
+     * called again), which the kernel then does as soon as the call is sent. Worker side: `true`
+     * when the kernel makes it.
      */
     pm?: true | (() => boolean);
   }

@@ -289,17 +289,14 @@ export class WorkerHost implements DriverHost {
         const services = this.#options.services;
         const range = { address: map.address, length: map.length };
         let made: boolean | undefined;
-        const pm = () => {
-          if (made === undefined) {
-            made = services.canMapDma(map.memory, map.writable, range);
-            if (made) {
-              services.mapDma(map.memory, map.writable, range);
-              services.counters.callMaps++;
-            }
-          }
-          return made;
-        };
+        const pm = () => made ??= services.canMapDma(map.memory, map.writable, range);
         this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args, pm });
+        // Mapped once the call is on its way (the driver works meanwhile): this thread handles
+        // nothing the driver sends before this returns, so the map exists before any DMA.
+        if (made === true) {
+          services.mapDma(map.memory, map.writable, range);
+          services.counters.callMaps++;
+        }
       }
     } catch (error) {
       this.#calls.take(id);
