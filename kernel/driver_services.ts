@@ -20,6 +20,7 @@ import {
   type RateLimit,
 } from "./interrupt_router.ts";
 import type { Kernel } from "./kernel.ts";
+import type { MemoryObject } from "./memory_object.ts";
 
 /** Unmapped entries kept in an instance's mapping table are pruned past this many entries. */
 const PRUNE_MAPPINGS = 64;
@@ -56,6 +57,8 @@ export class DriverServices {
   readonly machine: Machine;
   readonly component: Component;
   readonly node: DeviceNode;
+  /** The capability {@link canMapDma} last found good, for the {@link mapDma} that follows. */
+  #checked: { memory: Capability; writable: boolean; obj: MemoryObject } | undefined;
   readonly counters: DriverCounters = {
     interrupts: 0,
     denied: 0,
@@ -213,6 +216,8 @@ export class DriverServices {
     } catch {
       return false;
     }
+    // The map that usually follows at once need not look the capability up again.
+    this.#checked = { memory, writable, obj };
     const existing = this.#mappings.get(obj.address);
     if (existing !== undefined && existing.count > 0 && existing.writable !== writable) {
       return false;
@@ -231,9 +236,13 @@ export class DriverServices {
     range?: { address?: bigint; length?: number },
   ): bigint {
     const domain = this.#domain();
+    const checked = this.#checked;
+    this.#checked = undefined;
     let obj;
     try {
-      obj = this.kernel.memory(memory, writable ? "write" : "read");
+      obj = checked !== undefined && checked.memory === memory && checked.writable === writable
+        ? checked.obj
+        : this.kernel.memory(memory, writable ? "write" : "read");
     } catch (error) {
       this.denied(
         `map memory ${formatCapabilityAddress(memory)} for DMA (${writable ? "write" : "read"})`,
