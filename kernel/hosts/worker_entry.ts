@@ -470,8 +470,12 @@ function start(init: InitMessage): void {
     const m = raw as ToWorker;
     switch (m.t) {
       case "call": {
+        // The map the kernel made with this call, as it computed it from the same arguments.
+        const rule = m.pm === true && m.o === SELF ? init.callMaps[`${m.i}.${m.m}`] : undefined;
+        const made = rule && callMapOf(rule, m.a);
         const fn = exports.get(`${m.o}/${m.i}`)?.[m.m];
         if (!fn) {
+          if (made) release(made.memory.address);
           send({
             t: "result",
             id: m.id,
@@ -481,9 +485,6 @@ function start(init: InitMessage): void {
           return;
         }
         let result: unknown;
-        // The map the kernel made with this call, as it computed it from the same arguments.
-        const rule = m.pm === true && m.o === SELF ? init.callMaps[`${m.i}.${m.m}`] : undefined;
-        const made = rule && callMapOf(rule, m.a);
         callMap = made ? { map: made, claimed: false } : undefined;
         try {
           // A call in its compiled layout was checked as the kernel encoded it.
