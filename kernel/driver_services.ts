@@ -210,6 +210,7 @@ export class DriverServices {
     writable: boolean,
     range: { address: bigint; length: number },
   ): boolean {
+    if (!this.node.dmaDomain) return false;
     let obj;
     try {
       obj = this.kernel.memory(memory, writable ? "write" : "read");
