@@ -22,6 +22,11 @@ import {
 import type { Kernel } from "./kernel.ts";
 import type { MemoryObject } from "./memory_object.ts";
 
+/** Whether `length` bytes from `start` lie inside `obj`. */
+function fits(obj: MemoryObject, start: bigint, length: number): boolean {
+  return start >= obj.address && start + BigInt(length) <= obj.address + BigInt(obj.size);
+}
+
 /** Unmapped entries kept in an instance's mapping table are pruned past this many entries. */
 const PRUNE_MAPPINGS = 64;
 
@@ -57,8 +62,6 @@ export class DriverServices {
   readonly machine: Machine;
   readonly component: Component;
   readonly node: DeviceNode;
-  /** The capability {@link canMapDma} last found good, for the {@link mapDma} that follows. */
-  #checked: { memory: Capability; writable: boolean; obj: MemoryObject } | undefined;
   readonly counters: DriverCounters = {
     interrupts: 0,
     denied: 0,
@@ -201,30 +204,28 @@ export class DriverServices {
   }
 
   /**
-   * Whether {@link mapDma} would map this memory (a good capability with the right, and the range
-   * inside the object) without changing a mapping the object already has (a read-only one would
-   * become writable), found without its side effects: nothing is mapped, logged or counted.
+   * The memory object `memory` names if {@link mapDma} would map it (a good capability with the
+   * right, the range inside the object, a device with a DMA domain) without changing a mapping the
+   * object already has (a read-only one would become writable); found without side effects:
+   * nothing is mapped, logged or counted. Map it with {@link mapCheckedDma}.
    */
-  canMapDma(
+  checkDmaMap(
     memory: Capability,
     writable: boolean,
     range: { address: bigint; length: number },
-  ): boolean {
-    if (!this.node.dmaDomain) return false;
+  ): MemoryObject | undefined {
+    if (!this.node.dmaDomain) return undefined;
     let obj;
     try {
       obj = this.kernel.memory(memory, writable ? "write" : "read");
     } catch {
-      return false;
+      return undefined;
     }
-    // The map that usually follows at once need not look the capability up again.
-    this.#checked = { memory, writable, obj };
     const existing = this.#mappings.get(obj.address);
     if (existing !== undefined && existing.count > 0 && existing.writable !== writable) {
-      return false;
+      return undefined;
     }
-    return range.address >= obj.address &&
-      range.address + BigInt(range.length) <= obj.address + BigInt(obj.size);
+    return fits(obj, range.address, range.length) ? obj : undefined;
   }
 
   /**
@@ -237,13 +238,9 @@ export class DriverServices {
     range?: { address?: bigint; length?: number },
   ): bigint {
     const domain = this.#domain();
-    const checked = this.#checked;
-    this.#checked = undefined;
     let obj;
     try {
-      obj = checked !== undefined && checked.memory === memory && checked.writable === writable
-        ? checked.obj
-        : this.kernel.memory(memory, writable ? "write" : "read");
+      obj = this.kernel.memory(memory, writable ? "write" : "read");
     } catch (error) {
       this.denied(
         `map memory ${formatCapabilityAddress(memory)} for DMA (${writable ? "write" : "read"})`,
@@ -253,7 +250,7 @@ export class DriverServices {
     if (range?.address !== undefined || range?.length !== undefined) {
       const start = range.address ?? obj.address;
       const length = range.length ?? 0;
-      if (start < obj.address || start + BigInt(length) > obj.address + BigInt(obj.size)) {
+      if (!fits(obj, start, length)) {
         throw new RangeError(
           `Buffer too small: ${length} bytes at ${
             formatAddress(start)
@@ -261,6 +258,15 @@ export class DriverServices {
         );
       }
     }
+    return this.#map(domain, obj, writable);
+  }
+
+  /** Maps, as {@link mapDma} does, an object {@link checkDmaMap} has just found good. */
+  mapCheckedDma(obj: MemoryObject, writable: boolean): bigint {
+    return this.#map(this.#domain(), obj, writable);
+  }
+
+  #map(domain: string, obj: MemoryObject, writable: boolean): bigint {
     const existing = this.#mappings.get(obj.address);
     if (existing && existing.count > 0) {
       existing.count++;

@@ -304,23 +304,22 @@ function start(init: InitMessage): void {
     const id = nextRequest++;
     const p = Promise.withResolvers<unknown>();
     const made = callMap;
-    if (
-      made !== undefined && !made.claimed && options?.failsCall === true && servingCall !== 0 &&
-      memory.address === made.map.memory.address && memory.password === made.map.memory.password &&
-      (options.writable ?? false) === made.map.writable && options.address === made.map.address &&
-      options.length === made.map.length
-    ) {
-      // The kernel made this very map with the call: its address is the object's.
-      made.claimed = true;
-      p.resolve(memory.address);
-      mapIds.set(p.promise, id);
-      return p.promise as Promise<bigint>;
-    }
     if (made !== undefined && !made.claimed && memory.address === made.map.memory.address) {
+      made.claimed = true;
+      const m = made.map;
+      if (
+        options?.failsCall === true && servingCall !== 0 && memory.password === m.memory.password &&
+        (options.writable ?? false) === m.writable && options.address === m.address &&
+        options.length === m.length
+      ) {
+        // The kernel made this very map with the call: its address is the object's.
+        p.resolve(memory.address);
+        mapIds.set(p.promise, id);
+        return p.promise as Promise<bigint>;
+      }
       // The same memory mapped otherwise than declared: the kernel's map goes first (the
       // release leaves before this request), so the driver gets exactly what it asks for.
-      made.claimed = true;
-      release(made.map.memory.address);
+      release(m.memory.address);
     }
     replies.set(id, p);
     const a = [

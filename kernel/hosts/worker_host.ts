@@ -36,6 +36,7 @@ import {
 import { LayoutTable } from "./layout.ts";
 import { callMapOf } from "../call_maps.ts";
 import type { ThreadProfile } from "../profiler.ts";
+import type { MemoryObject } from "../memory_object.ts";
 import { wireCodec } from "./wire.ts";
 
 let liveWorkers = 0;
@@ -288,13 +289,15 @@ export class WorkerHost implements DriverHost {
         // the refusal after its own checks, as in the kernel host).
         const services = this.#options.services;
         const range = { address: map.address, length: map.length };
-        let made: boolean | undefined;
-        const pm = () => made ??= services.canMapDma(map.memory, map.writable, range);
+        // The object to map, once the encoder asked (null: it may not be mapped).
+        let checked: MemoryObject | null | undefined;
+        const pm = () =>
+          (checked ??= services.checkDmaMap(map.memory, map.writable, range) ?? null) !== null;
         this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args, pm });
         // Mapped once the call is on its way (the driver works meanwhile): this thread handles
         // nothing the driver sends before this returns, so the map exists before any DMA.
-        if (made === true) {
-          services.mapDma(map.memory, map.writable, range);
+        if (checked) {
+          services.mapCheckedDma(checked, map.writable);
           services.counters.callMaps++;
         }
       }
