@@ -23,7 +23,14 @@ import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
 import { analyze } from "./results.ts";
-import { checkConfig, type Host, MAX_REQUEST, runStudy, type StudyConfig } from "./study.ts";
+import {
+  checkConfig,
+  type Host,
+  isRequestSize,
+  MAX_REQUEST,
+  runStudy,
+  type StudyConfig,
+} from "./study.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
@@ -137,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     const size = parseSize(args.size ?? "512");
-    if (size < 512 || size % 512 !== 0 || size > MAX_REQUEST) {
+    if (!isRequestSize(size)) {
       throw new RangeError(
         `Cannot use --size ${args.size}: it must be a multiple of 512 up to ${MAX_REQUEST}`,
       );

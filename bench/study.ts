@@ -96,11 +96,16 @@ export interface StudyProgress {
 /** The most bytes one IDE command moves, so the largest request size. */
 export const MAX_REQUEST = 1 << 20;
 
+/** Whether `size` is a request size the study can read: whole sectors, one command at most. */
+export function isRequestSize(size: number): boolean {
+  return Number.isInteger(size) && size >= SECTOR && size % SECTOR === 0 && size <= MAX_REQUEST;
+}
+
 /** Checks a configuration; throws `RangeError` naming what is wrong. */
 export function checkConfig(config: StudyConfig): void {
   if (config.sizes.length === 0) throw new RangeError("Cannot run a study of no request sizes");
   for (const size of config.sizes) {
-    if (!Number.isInteger(size) || size < SECTOR || size % SECTOR !== 0 || size > MAX_REQUEST) {
+    if (!isRequestSize(size)) {
       throw new RangeError(
         `Cannot use request size ${size}: it must be a multiple of ${SECTOR} up to ${MAX_REQUEST}`,
       );
