@@ -108,14 +108,7 @@ export class Component {
    * present; the interface must be declared by the class.
    */
   export(iface: string, implementation: Implementation): void {
-    const schema = this.#declaredOrThrow(iface);
-    for (const m of schema.methods) {
-      if (typeof implementation[m.name] !== "function") {
-        throw new TypeError(
-          `Cannot export ${iface} from ${this.label}: method ${m.name} is missing from the implementation`,
-        );
-      }
-    }
+    checkExport(this.label, this.className, this.declared, iface, implementation);
     this.exportDispatch(iface, (_iface, method, args) => {
       try {
         return Promise.resolve(implementation[method]!(...args));
@@ -194,14 +187,76 @@ export class Component {
   }
 
   #declaredOrThrow(iface: string): InterfaceSchema {
-    const schema = this.declared.get(iface);
-    if (!schema) {
+    return declaredOrThrow(this.label, this.className, this.declared, iface);
+  }
+}
+
+function declaredOrThrow(
+  label: string,
+  className: string,
+  declared: ReadonlyMap<string, InterfaceSchema>,
+  iface: string,
+): InterfaceSchema {
+  const schema = declared.get(iface);
+  if (!schema) {
+    throw new TypeError(
+      `Cannot export ${iface} from ${label}: class "${className}" does not declare it (it declares ${
+        [...declared.keys()].join(", ") || "nothing"
+      })`,
+    );
+  }
+  return schema;
+}
+
+/**
+ * Throws the `TypeError` that {@link Component.export} throws for an implementation that cannot
+ * serve `iface`: an interface the class does not declare, or a method of it missing. Both hosts
+ * check an export with it, so a driver gets the same error wherever it runs.
+ *
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { checkExport } from "./component.ts";
+ * import type { InterfaceSchema } from "../idl/types.ts";
+ * const echo: InterfaceSchema = {
+ *   name: "IEcho",
+ *   extends: [],
+ *   methods: [{ name: "echo", params: [], returns: { kind: "void" } }],
+ * };
+ * const declared = new Map([["IEcho", echo]]);
+ * assertThrows(() => checkExport("e0", "echo", declared, "IEcho", {}), TypeError, "echo is missing");
+ * checkExport("e0", "echo", declared, "IEcho", { echo: () => {} });
+ * ```
+ */
+export function checkExport(
+  label: string,
+  className: string,
+  declared: ReadonlyMap<string, InterfaceSchema>,
+  iface: string,
+  implementation: Implementation,
+): void {
+  const schema = declaredOrThrow(label, className, declared, iface);
+  for (const m of schema.methods) {
+    if (typeof implementation[m.name] !== "function") {
       throw new TypeError(
-        `Cannot export ${iface} from ${this.label}: class "${this.className}" does not declare it (it declares ${
-          [...this.declared.keys()].join(", ") || "nothing"
-        })`,
+        `Cannot export ${iface} from ${label}: method ${m.name} is missing from the implementation`,
       );
     }
-    return schema;
+  }
+}
+
+/**
+ * Throws the `TypeError` for an object implementation (`ctx.objects.create`) that lacks a method
+ * of `iface` in `schema`, on either host.
+ */
+export function checkObjectImplementation(
+  schema: IdlSchema,
+  iface: string,
+  implementation: Implementation,
+): void {
+  for (const m of schema.interfaces[iface]?.methods ?? []) {
+    if (typeof implementation[m.name] !== "function") {
+      throw new TypeError(`Cannot create a ${iface} object: method ${m.name} is missing`);
+    }
   }
 }

@@ -81,6 +81,7 @@ export class DriverServices {
   /** Entries of `#mappings` with a count above 0. */
   #liveMappings = 0;
   #owned: Capability[] = [];
+  #stopRevoking: () => void;
   #manager: ManagerHooks | undefined;
   #deliver: (line: number) => void = () => {};
   #sideReads: Map<string, Set<number>>;
@@ -110,6 +111,29 @@ export class DriverServices {
     };
     this.#sideReads = indexSideEffects(node.model?.sideEffects ?? [], "read");
     this.#sideWrites = indexSideEffects(node.model?.sideEffects ?? [], "write");
+    this.#stopRevoking = kernel.onFree((address) => this.#revoke(address));
+  }
+
+  /**
+   * A memory object was freed: its mapping for the device (if any) goes, whatever the driver's
+   * count, so the device cannot reach memory that is no longer the object's (its DMA faults
+   * instead), and the address can be mapped again once reused. The driver's later unmap of it
+   * fails as for any address it has not mapped (a release is logged).
+   */
+  #revoke(address: bigint): void {
+    const m = this.#mappings.get(address);
+    if (m === undefined || m.count === 0) return;
+    m.count = 0;
+    this.#liveMappings--;
+    const domain = this.node.dmaDomain;
+    if (domain) this.machine.iommu.unmap(domain, address);
+    this.kernel.events.emit(
+      "iommu.revoke",
+      this.label,
+      `memory at ${
+        formatAddress(address)
+      } was freed while mapped for ${this.node.name}: mapping revoked`,
+    );
   }
 
   /** Connects the manager's hooks (done once, by the manager). */
@@ -381,6 +405,7 @@ export class DriverServices {
 
   /** Releases lines and mappings (the instance is going away). */
   release(): void {
+    this.#stopRevoking();
     this.#router.unregisterAll(this.#owner);
     const domain = this.node.dmaDomain;
     for (const [address, m] of this.#mappings) {

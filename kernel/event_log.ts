@@ -23,6 +23,7 @@ export type EventKind =
   | "irq"
   | "irq.coalesced"
   | "iommu.fault"
+  | "iommu.revoke"
   | "device.plug"
   | "device.unplug"
   | "device.enumerate"

@@ -84,6 +84,7 @@ export class Kernel {
   #removed = new Map<Address, string>();
   #remote: RemoteRouter | undefined;
   #shutdownHooks: (() => void | Promise<void>)[] = [];
+  #freeHooks = new Set<(address: bigint) => void>();
   #down = false;
   #names: NameService | undefined;
   #naming: Capability | undefined;
@@ -510,6 +511,31 @@ export class Kernel {
     this.#memory.splice(this.#memory.indexOf(obj), 1);
     this.caps.dropObject(obj.address);
     this.space.free(obj.address);
+    for (const hook of this.#freeHooks) hook(obj.address);
+  }
+
+  /**
+   * Runs `fn` with the address of every memory object freed from now on (after it is gone): how
+   * the driver instances revoke the DMA mappings of a freed object. `fn` must not throw (the
+   * other hooks would not run). Returns the unsubscriber.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { boot } from "./boot.ts";
+   * const kernel = await boot({ names: ":memory:", machine: { ide: false } });
+   * const freed: bigint[] = [];
+   * const stop = kernel.onFree((address) => freed.push(address));
+   * const memory = kernel.allocate(4096, "scratch");
+   * kernel.free(memory.capability);
+   * stop();
+   * assertEquals(freed, [memory.address]);
+   * await kernel.shutdown();
+   * ```
+   */
+  onFree(fn: (address: bigint) => void): () => void {
+    this.#freeHooks.add(fn);
+    return () => this.#freeHooks.delete(fn);
   }
 
   /** Live memory objects, in address order. */

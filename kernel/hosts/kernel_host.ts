@@ -11,6 +11,7 @@ import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
+import { checkObjectImplementation } from "../component.ts";
 
 /**
  * Runs a driver in the kernel's isolate.
@@ -216,12 +217,7 @@ function makeContext(
     objects: {
       create: (iface, implementation) =>
         settle(() => {
-          const schema = services.component.schema.interfaces[iface];
-          for (const m of schema?.methods ?? []) {
-            if (typeof implementation[m.name] !== "function") {
-              throw new TypeError(`Cannot create a ${iface} object: method ${m.name} is missing`);
-            }
-          }
+          checkObjectImplementation(services.component.schema, iface, implementation);
           return services.createObject(iface, (_iface, method, args) => {
             try {
               return Promise.resolve(implementation[method]!(...args));

@@ -54,6 +54,12 @@ export interface InitMessage {
    * the driver's own methods against them (the kernel leaves that to it, see `checksArgs`).
    */
   readonly schema: IdlSchema;
+  /**
+   * The component's class and the interfaces it declares: the worker refuses an export as the
+   * kernel would (`checkExport` in `component.ts`), synchronously, with the same error.
+   */
+  readonly className: string;
+  readonly provides: readonly string[];
   /** The package's declared maps made with a call (`kernel/call_maps.ts`), by method. */
   readonly callMaps: Readonly<Record<string, CallMapRule>>;
 }

@@ -24,7 +24,8 @@ import type {
 import type { RegisterWindow } from "../../regs/runtime.ts";
 import { DeviceWindow } from "../device_window.ts";
 import { deserializeError, serializeError } from "../errors.ts";
-import type { MethodSchema } from "../../idl/types.ts";
+import type { InterfaceSchema, MethodSchema } from "../../idl/types.ts";
+import { checkExport, checkObjectImplementation } from "../component.ts";
 import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
 import { Endpoint, PollGate, waitClock } from "../ring.ts";
@@ -244,6 +245,11 @@ function request(op: RequestOp, args: unknown[]): Promise<unknown> {
 
 function start(init: InitMessage): void {
   const sync = new Int32Array(init.sync);
+  const declared = new Map<string, InterfaceSchema>();
+  for (const name of init.provides) {
+    const iface = init.schema.interfaces[name];
+    if (iface) declared.set(name, iface);
+  }
   // The driver's thread has nothing else to do: while the kernel owes it an answer it polls for the
   // next message, then blocks briefly (waking within microseconds of the kernel's publish), and
   // only then sleeps in Atomics.waitAsync so that timers and control messages run.
@@ -414,11 +420,13 @@ function start(init: InitMessage): void {
       },
     },
     export: (iface, implementation) => {
+      checkExport(init.label, init.className, declared, iface, implementation);
       exports.set(`${SELF}/${iface}`, implementation);
       send({ t: "export", i: iface, m: Object.keys(implementation) });
     },
     objects: {
       create: async (iface, implementation) => {
+        checkObjectImplementation(init.schema, iface, implementation);
         const object = nextObject++;
         exports.set(`${object}/${iface}`, implementation);
         try {

@@ -218,6 +218,8 @@ export class WorkerHost implements DriverHost {
       lines: services.node.line === 0 ? [] : [services.node.line],
       device,
       schema: services.component.schema,
+      className: services.component.className,
+      provides: [...services.component.declared.keys()],
       callMaps: pkg.callMaps,
     };
     this.#windowNames = init.windows.map((w) => w.name);

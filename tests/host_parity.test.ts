@@ -1,0 +1,112 @@
+// What a driver meets must not depend on the host it runs on: refused exports, and memory freed
+// under a driver's DMA mapping.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { fromFileUrl } from "@std/path";
+import { BlockClient } from "../clients/block_client.ts";
+import { boot } from "../kernel/boot.ts";
+import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
+
+const DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
+const HOSTS = ["kernel", "worker"] as const;
+
+async function refusedExports(host: "kernel" | "worker"): Promise<string> {
+  const kernel = await boot({ names: ":memory:", drivers: DRIVERS, machine: { ide: false }, host });
+  try {
+    await kernel.machine.attachPci(probeIdentity(17), createProbeDevice("probe17"));
+    await kernel.drivers.settled();
+    assertEquals(kernel.drivers.instance("probe17")?.host, host);
+    const device = kernel.mint(await kernel.names.lookup("dev/probe17"));
+    return await kernel.invoke(device, "IProbe.attempt", []) as string;
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
+Deno.test("an export with a method missing, or of an undeclared interface, is refused alike on both hosts", async () => {
+  const [inKernel, inWorker] = [await refusedExports("kernel"), await refusedExports("worker")];
+  assertEquals(inWorker, inKernel);
+  const [partial, undeclared, object] = inKernel.split("\n");
+  assertEquals(
+    partial,
+    "TypeError: Cannot export IProbe from probe17: method interrupts is missing from the implementation",
+  );
+  assertMatch(
+    undeclared!,
+    /^TypeError: Cannot export INaming from probe17: class "hostile" does not declare it/,
+  );
+  assertEquals(object, "TypeError: Cannot create a IProbe object: method interrupts is missing");
+});
+
+for (const host of HOSTS) {
+  Deno.test(`memory freed while a driver has it mapped loses its mapping, and its address maps again (${host} host)`, async () => {
+    const kernel = await boot({
+      names: ":memory:",
+      drivers: DRIVERS,
+      machine: { ide: false },
+      host,
+    });
+    try {
+      await kernel.machine.attachPci(probeIdentity(0), createProbeDevice("probe0"));
+      await kernel.drivers.settled();
+      const device = kernel.mint(await kernel.names.lookup("dev/probe0"));
+      const first = kernel.allocate(4096, "first");
+      // The driver maps it for DMA and keeps the mapping.
+      assertEquals(await kernel.invoke(device, "IProbe.mapFor", [first.capability]), "queued");
+      assertEquals(await kernel.invoke(device, "IProbe.mapped", []), `mapped ${first.address}`);
+      const iommu = kernel.machine.iommu;
+      const mapped = () => iommu.mappings("probe0").map((m) => m.mapping.label);
+      assertEquals(mapped(), ["first"]);
+
+      kernel.free(first.capability);
+      assertEquals(mapped(), []);
+      const revoked = kernel.events.recent({ kind: "iommu.revoke", source: "probe0" });
+      assertEquals(revoked.length, 1);
+      assertMatch(revoked[0]!.message, /was freed while mapped for probe0: mapping revoked/);
+
+      // The device's DMA to the old address faults instead of reaching the freed bytes.
+      await kernel.invoke(device, "IProbe.poke", [1, 0, first.address]);
+      await waitFor(() => iommu.faults.some((f) => f.device === "probe0"));
+
+      // A new object at any address maps (a stale mapping would overlap it and be refused).
+      const second = kernel.allocate(4096, "second");
+      assertEquals(await kernel.invoke(device, "IProbe.mapFor", [second.capability]), "queued");
+      assertEquals(await kernel.invoke(device, "IProbe.mapped", []), `mapped ${second.address}`);
+      assertEquals(mapped(), ["second"]);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+}
+
+Deno.test("a buffer freed in the middle of a disk read: the read settles, the disk still reads, nothing stays mapped (both hosts)", async () => {
+  for (const host of HOSTS) {
+    const kernel = await boot({ names: ":memory:", host });
+    try {
+      const disk = await BlockClient.open(
+        kernel,
+        kernel.mint(await kernel.names.lookup("dev/ide0")),
+      );
+      const doomed = kernel.allocate(64 * 512, "doomed");
+      const read = disk.transfer("read", 0n, 64, doomed.capability);
+      kernel.free(doomed.capability);
+      const status = await read.then(() => "ok", (error) => (error as Error).name);
+      assert(status.length > 0);
+      // Leaving out the driver's own descriptor table, mapped for as long as the driver runs.
+      const mapped = () =>
+        kernel.machine.iommu.mappings("ide0").filter((m) => m.mapping.label !== "ide0-dma").length;
+      assertEquals(mapped(), 0, `${host} (${status}): a mapping outlived its freed memory`);
+      // The disk still reads into live memory.
+      const buffer = kernel.allocate(512, "after");
+      await disk.transfer("read", 1n, 1, buffer.capability);
+      assertEquals(mapped(), 0);
+      disk.close();
+    } finally {
+      await kernel.shutdown();
+    }
+  }
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert(condition(), "timed out");
+}
