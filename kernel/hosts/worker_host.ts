@@ -34,7 +34,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
-import { callMapOf } from "../call_maps.ts";
+import { callMapOf, type CallMapRule } from "../call_maps.ts";
 import type { ThreadProfile } from "../profiler.ts";
 import type { MemoryObject } from "../memory_object.ts";
 import { wireCodec } from "./wire.ts";
@@ -109,8 +109,21 @@ export class WorkerHost implements DriverHost {
   /** Window names by the index the worker uses in posted writes (the init message's order). */
   #windowNames: string[] = [];
 
+  /**
+   * The package's maps made with a call, by interface and method: looked up with the resolved
+   * names a call comes with, where a joined key cost a new string and its hash per call.
+   */
+  #callMaps = new Map<string, Map<string, CallMapRule>>();
+
   constructor(options: HostOptions) {
     this.#options = options;
+    for (const [key, rule] of Object.entries(options.pkg.callMaps)) {
+      const dot = key.indexOf(".");
+      const iface = key.slice(0, dot);
+      let methods = this.#callMaps.get(iface);
+      if (!methods) this.#callMaps.set(iface, methods = new Map());
+      methods.set(key.slice(dot + 1), rule);
+    }
   }
 
   /**
@@ -280,7 +293,7 @@ export class WorkerHost implements DriverHost {
     this.#calls.set(id, p);
     try {
       if (!this.#endpoint) throw new Error("the driver's ring is not open");
-      const rule = object === SELF ? this.#options.pkg.callMaps[`${iface}.${method}`] : undefined;
+      const rule = object === SELF ? this.#callMaps.get(iface)?.get(method) : undefined;
       const map = rule && callMapOf(rule, args);
       if (map === undefined) {
         this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args });
