@@ -19,6 +19,7 @@ import { join } from "@std/path";
 import { prepareImage } from "./disk.ts";
 import { cpuSpec, renderSvg, throughputSpec } from "./plot.ts";
 import { runCpuProfile } from "./cpu_profile.ts";
+import { formatTimeline, runTimeline } from "./timeline.ts";
 import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
@@ -51,10 +52,25 @@ const USAGE = `Usage: deno task bench [options]
                    task grants). With it: --size S (default 512), --depth N (default 1),
                    --hosts kernel,worker, --seconds S (default 2; quick 1), --interval-us N
                    (sampling interval, default 100), --top N (functions listed, default 20)
+  --timeline       instead of the study: time every message between the kernel's thread and
+                   the driver's (worker host) while it reads: per kind and direction, how many
+                   per request and how long from publish to handler. With it: --size S
+                   (default 512), --depth N (default 1), --record-ms MS (default 300)
   --help           this text`;
 
 const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);
 const QUICK_SIZES = [512, 2048, 8192, 32768, 65536, 262144, 1 << 20];
+
+/** The `--size` of a profile or timeline (default 512 B): a request the study can make. */
+function requestSize(text: string | undefined): number {
+  const size = parseSize(text ?? "512");
+  if (!isRequestSize(size)) {
+    throw new RangeError(
+      `Cannot use --size ${text}: it must be a multiple of 512 up to ${MAX_REQUEST}`,
+    );
+  }
+  return size;
+}
 
 /** Parses `512`, `4k`, `1m` (binary units) into bytes. */
 export function parseSize(text: string): number {
@@ -80,7 +96,7 @@ function loadavg(): number[] | undefined {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    boolean: ["quick", "help", "progress", "profile", "cpu-profile"],
+    boolean: ["quick", "help", "progress", "profile", "cpu-profile", "timeline"],
     string: [
       "out",
       "data",
@@ -94,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       "seconds",
       "interval-us",
       "top",
+      "record-ms",
     ],
     default: { progress: true },
     negatable: ["progress"],
@@ -143,12 +160,7 @@ async function main(argv: string[]): Promise<number> {
         throw new TypeError(`Cannot profile host "${h}": --hosts takes kernel, worker or both`);
       }
     }
-    const size = parseSize(args.size ?? "512");
-    if (!isRequestSize(size)) {
-      throw new RangeError(
-        `Cannot use --size ${args.size}: it must be a multiple of 512 up to ${MAX_REQUEST}`,
-      );
-    }
+    const size = requestSize(args.size);
     await Deno.mkdir(out, { recursive: true });
     console.log(
       await runCpuProfile(image, {
@@ -162,6 +174,17 @@ async function main(argv: string[]): Promise<number> {
         out,
       }),
     );
+    return 0;
+  }
+
+  if (args.timeline) {
+    const report = await runTimeline(image, {
+      size: requestSize(args.size),
+      depth: positiveInt("depth", args.depth, 1),
+      ms: positiveInt("record-ms", args["record-ms"], 300),
+      primeMs: quick ? 500 : 1000,
+    });
+    console.log(formatTimeline(report));
     return 0;
   }
 

@@ -153,15 +153,15 @@ export class Rig {
   }
 
   /**
-   * Boots a kernel whose IDE driver runs on `host`, over the image at `image` (`profileDrivers`:
-   * see `BootOptions`).
+   * Boots a kernel whose IDE driver runs on `host`, over the image at `image` (`profileDrivers`,
+   * `timeline`: see `BootOptions`).
    */
   static async open(
     host: Host,
     image: string,
     depth: number,
     bufferBytes: number,
-    options: { profileDrivers?: boolean } = {},
+    options: { profileDrivers?: boolean; timeline?: boolean } = {},
   ): Promise<Rig> {
     const kernel = await boot({
       names: ":memory:",
@@ -169,6 +169,7 @@ export class Rig {
       machine: { ide: { image } },
       irqRate: STUDY_IRQ_RATE,
       ...(options.profileDrivers ? { profileDrivers: true } : {}),
+      ...(options.timeline ? { timeline: true } : {}),
     });
     try {
       const instance = kernel.drivers.instance("ide0");

@@ -64,6 +64,12 @@ export interface BootOptions {
    * V8's inspector needs. Default false; never for a machine that runs untrusted drivers.
    */
   readonly profileDrivers?: boolean;
+  /**
+   * Gives the channel of every driver in the worker host a timeline (`kernel/timeline.ts`;
+   * `DriverManager.timeline`), for `deno task bench --timeline`. Default false: while recording,
+   * both threads read the clock for every message.
+   */
+  readonly timeline?: boolean;
 }
 
 /** The name the name service binds itself under. */
@@ -116,6 +122,7 @@ export async function boot(options: BootOptions = {}): Promise<Kernel> {
     ...(options.hostFor === undefined ? {} : { hostFor: options.hostFor }),
     ...(options.irqRate === undefined ? {} : { rate: options.irqRate }),
     ...(options.profileDrivers === true ? { profiling: true } : {}),
+    ...(options.timeline === true ? { timeline: true } : {}),
   });
   kernel.attachMachine(machine, drivers);
   kernel.onShutdown(async () => {

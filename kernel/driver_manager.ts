@@ -17,6 +17,7 @@ import { type DriverPackage, matches } from "./driver_package.ts";
 import { type DriverCounters, DriverServices } from "./driver_services.ts";
 import { DEFAULT_RATE_LIMIT, InterruptRouter, type RateLimit } from "./interrupt_router.ts";
 import type { Kernel } from "./kernel.ts";
+import type { Timeline } from "./timeline.ts";
 import { deviceInfo, type DriverHost, type HostKind } from "./hosts/driver_host.ts";
 import { KernelHost } from "./hosts/kernel_host.ts";
 import { WorkerHost } from "./hosts/worker_host.ts";
@@ -46,6 +47,8 @@ export interface DriverManagerOptions {
   readonly rate?: RateLimit;
   /** Whether worker-hosted drivers may profile their threads (`BootOptions.profileDrivers`). */
   readonly profiling?: boolean;
+  /** Whether worker hosts' channels get timelines (`BootOptions.timeline`). */
+  readonly timeline?: boolean;
 }
 
 interface Instance {
@@ -171,6 +174,25 @@ export class DriverManager {
     return () => host.stopProfile!();
   }
 
+  /**
+   * The timeline of the channel to the driver serving `device` (kernel booted with `timeline`,
+   * driver in the worker host): start it, read requests, stop it (`kernel/timeline.ts`).
+   */
+  timeline(device: string): Timeline {
+    const inst = this.#instances.get(device);
+    if (!inst) throw new TypeError(`Cannot time the driver of ${device}: no driver serves it`);
+    const timeline = inst.host.timeline;
+    if (timeline === undefined) {
+      throw new TypeError(
+        inst.host.kind === "worker"
+          ? `Cannot time the driver of ${device}: the kernel was not booted with timeline`
+          : `Cannot time the driver of ${device}: it runs in the ${inst.host.kind} host, on the ` +
+            `kernel's own thread, with no channel to time`,
+      );
+    }
+    return timeline;
+  }
+
   /** Stops every instance and the router (kernel shutdown). */
   async shutdown(): Promise<void> {
     this.#unsubscribe();
@@ -270,6 +292,7 @@ export class DriverManager {
       services,
       device: deviceInfo(services),
       profiling: this.#options.profiling === true,
+      timeline: this.#options.timeline === true,
     };
     const host: DriverHost = kind === "kernel" ? new KernelHost(options) : new WorkerHost(options);
     (inst as { host: DriverHost }).host = host;

@@ -31,6 +31,7 @@
  */
 
 import { ValueDecoder, ValueEncoder } from "./codec.ts";
+import { createTimeline, type TimelineChannel, TimelineEnd } from "./timeline.ts";
 
 /** The first word of every ring: "RNG1". */
 export const RING_MAGIC = 0x524e4731;
@@ -261,6 +262,9 @@ export class RingWriter {
   #head: number;
   #encoder: MessageEncoder;
   #scratch: MessageEncoder;
+  /** Frames committed so far (skip markers are not frames). */
+  #frames = 0;
+  #onPublish: ((frames: number) => void) | undefined;
 
   /**
    * Opens the writing end of `sab` (made by {@link createRing}); messages are encoded by `codec`
@@ -387,6 +391,8 @@ export class RingWriter {
   publish(): void {
     if (this.#tail === this.#published) return;
     this.#published = this.#tail;
+    // Before the tail: what the hook writes (a timeline's stamps) is visible with the frames.
+    this.#onPublish?.(this.#frames);
     const header = this.#header;
     Atomics.store(header, W_TAIL, this.#tail);
     if (
@@ -395,6 +401,15 @@ export class RingWriter {
     ) {
       Atomics.notify(header, W_TAIL, 1);
     }
+  }
+
+  /**
+   * Calls `fn` at every publish that makes frames visible, with the count of frames committed so
+   * far, before the frames become visible to the reader (a timeline stamps them: see
+   * `timeline.ts`). One hook per writer; `undefined` removes it.
+   */
+  onPublish(fn: ((frames: number) => void) | undefined): void {
+    this.#onPublish = fn;
   }
 
   /**
@@ -482,6 +497,7 @@ export class RingWriter {
 
   /** Writes the length word of the frame whose payload starts at `start`, and advances. */
   #commit(start: number, n: number): void {
+    this.#frames++;
     this.#words[(start - 4) >> 2] = n;
     this.#tail = (this.#tail + 4 + ((n + 3) & ~3)) | 0;
   }
@@ -516,6 +532,7 @@ export class RingReader {
   /** Payload length of the frame found by the last successful `#next()`. */
   #length = 0;
   #decoder: MessageDecoder;
+  #frames = 0;
 
   /** Opens the reading end of `sab` (made by {@link createRing}); see {@link RingWriter}'s `codec`. */
   constructor(sab: SharedArrayBuffer, codec: MessageCodec = VALUE_CODEC) {
@@ -527,6 +544,11 @@ export class RingReader {
     this.#capacity = ring.capacity;
     this.#mask = ring.capacity - 1;
     this.#head = this.#stored = this.#tail = Atomics.load(this.#header, W_HEAD);
+  }
+
+  /** Frames read so far: the last one read has sequence number `frames - 1`. */
+  get frames(): number {
+    return this.#frames;
   }
 
   /** Whether a message is waiting (one atomic load at most). */
@@ -797,6 +819,7 @@ export class RingReader {
     }
     this.#length = length;
     this.#head = (this.#head + 4 + ((length + 3) & ~3)) | 0;
+    this.#frames++;
     return pos + 4;
   }
 
@@ -852,10 +875,13 @@ export interface Channel {
   readonly toWorker: SharedArrayBuffer;
   /** Worker writes, kernel reads. */
   readonly toKernel: SharedArrayBuffer;
+  /** Where both endpoints record message latencies, if the channel has a timeline. */
+  readonly timeline?: TimelineChannel;
 }
 
 /**
- * Creates a {@link Channel}: two rings of `capacityBytes` each.
+ * Creates a {@link Channel}: two rings of `capacityBytes` each; with `timeline` (the message
+ * kinds to tell apart), a timeline too (`timeline.ts`).
  *
  * @example
  * ```ts
@@ -865,8 +891,13 @@ export interface Channel {
  * // worker.postMessage(channel); and in the worker: new Endpoint(channel, "worker")
  * ```
  */
-export function createChannel(capacityBytes = 65536): Channel {
-  return { toWorker: createRing(capacityBytes), toKernel: createRing(capacityBytes) };
+export function createChannel(
+  capacityBytes = 65536,
+  options: { timeline?: readonly string[] } = {},
+): Channel {
+  const channel = { toWorker: createRing(capacityBytes), toKernel: createRing(capacityBytes) };
+  if (options.timeline === undefined) return channel;
+  return { ...channel, timeline: createTimeline(options.timeline) };
 }
 
 /**
@@ -1042,6 +1073,7 @@ export class Endpoint {
   #lastYield = 0;
   #running = false;
   #stopped = false;
+  #timeline: TimelineEnd | undefined;
 
   /** Opens the `side` ("kernel" or "worker") of `channel`. */
   constructor(channel: Channel, side: "kernel" | "worker", options: EndpointOptions = {}) {
@@ -1062,6 +1094,10 @@ export class Endpoint {
     this.#yieldMs = options.yieldMs ?? 4;
     this.#gate = options.pollGate;
     this.#shortPoll = Math.max(0, options.shortPollMicros ?? 50) / 1000;
+    if (channel.timeline !== undefined) {
+      const timeline = this.#timeline = new TimelineEnd(channel.timeline, side);
+      this.#writer.onPublish((frames) => timeline.published(frames));
+    }
   }
 
   /** Messages queued locally because the ring was full. */
@@ -1161,7 +1197,9 @@ export class Endpoint {
         yielder.port2.postMessage(null);
       });
     const reader = this.#reader;
+    const timeline = this.#timeline;
     const deliver = (message: unknown): boolean => {
+      timeline?.delivered(reader.frames - 1, message);
       handler(message);
       return !this.#stopped;
     };

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Timeline } from "../timeline.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverPackage } from "../driver_package.ts";
@@ -30,6 +31,8 @@ export interface DriverHost {
   startProfile?(intervalUs: number): Promise<void>;
   /** Stops the profile {@link startProfile} began and returns it. */
   stopProfile?(): Promise<ThreadProfile>;
+  /** The timeline of the driver's channel (worker host, `BootOptions.timeline`). */
+  readonly timeline?: Timeline | undefined;
 }
 
 /** What a host needs to make a driver instance. */
@@ -42,6 +45,8 @@ export interface HostOptions {
    * then also gets the `sys` permission, which V8's inspector needs. Never on a normal boot.
    */
   readonly profiling?: boolean;
+  /** Whether the host's channel gets a timeline (`BootOptions.timeline`). */
+  readonly timeline?: boolean;
 }
 
 /** The {@link DeviceInfo} a driver gets for its device. */

@@ -156,6 +156,27 @@ export type ToKernel =
   | { t: "log"; msg: string }
   | { t: "stopped" };
 
+/**
+ * The `t` of every ring message either way, as a channel's timeline tells them apart
+ * (`kernel/timeline.ts`).
+ */
+export const MESSAGE_KINDS: readonly string[] = [
+  "call",
+  "irq",
+  "reply",
+  "result",
+  "mmio_wb",
+  "mmio_r",
+  "req",
+  "irq_done",
+  "export",
+  "started",
+  "start_failed",
+  "denied",
+  "log",
+  "stopped",
+];
+
 /** Kernel -> worker over postMessage: the SharedArrayBuffer of DMA memory just allocated. */
 export interface AllocReply {
   readonly t: "alloc";

@@ -16,11 +16,13 @@ import { deserializeError, type SerializedError, serializeError } from "../error
 import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
 import { createChannel, Endpoint, PollGate } from "../ring.ts";
+import { Timeline } from "../timeline.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
 import {
   ACK_ENTRY,
   type AllocReply,
   type InitMessage,
+  MESSAGE_KINDS,
   POSTED,
   type ProfileAnswer,
   type ProfileControl,
@@ -114,6 +116,12 @@ export class WorkerHost implements DriverHost {
    * names a call comes with, where a joined key cost a new string and its hash per call.
    */
   #callMaps = new Map<string, Map<string, CallMapRule>>();
+  #timeline: Timeline | undefined;
+
+  /** The channel's timeline, if the kernel was booted with one (`BootOptions.timeline`). */
+  get timeline(): Timeline | undefined {
+    return this.#timeline;
+  }
 
   constructor(options: HostOptions) {
     this.#options = options;
@@ -186,7 +194,11 @@ export class WorkerHost implements DriverHost {
 
   async start(): Promise<void> {
     const { pkg, services, device } = this.#options;
-    const channel = createChannel(RING_BYTES);
+    const channel = createChannel(
+      RING_BYTES,
+      this.#options.timeline === true ? { timeline: MESSAGE_KINDS } : {},
+    );
+    if (channel.timeline) this.#timeline = new Timeline(channel.timeline);
     // The main thread never blocks: it polls briefly while an answer is due (a call or an
     // interrupt is with the driver) or the driver just spoke, and otherwise sleeps in
     // Atomics.waitAsync.

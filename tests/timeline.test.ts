@@ -1,0 +1,175 @@
+// Message timelines (kernel/timeline.ts): stamps and records line up with the frames (also
+// when the ring is full and sends queue), nothing is recorded while off, garbage written by the
+// driver's side makes a wrong report and no fault, and the worker host's driver is timed end to
+// end.
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { BlockClient } from "../clients/block_client.ts";
+import { boot } from "../kernel/boot.ts";
+import { createChannel, Endpoint } from "../kernel/ring.ts";
+import {
+  createTimeline,
+  summarizeTimeline,
+  Timeline,
+  TIMELINE_SLOTS,
+  TimelineEnd,
+} from "../kernel/timeline.ts";
+import { formatTimeline } from "../bench/timeline.ts";
+
+// Both ends in this thread: no spinning (it could never see the peer).
+const options = { spinMicros: 0 };
+
+async function exchange(
+  channel: ReturnType<typeof createChannel>,
+  toWorker: unknown[],
+  toKernel: unknown[],
+): Promise<void> {
+  const kernel = new Endpoint(channel, "kernel", options);
+  const worker = new Endpoint(channel, "worker", options);
+  let atWorker = 0, atKernel = 0;
+  let loops: Promise<void>[] = [];
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      if (atWorker === toWorker.length && atKernel === toKernel.length) resolve();
+    };
+    loops = [
+      worker.start(() => {
+        atWorker++;
+        check();
+      }),
+      kernel.start(() => {
+        atKernel++;
+        check();
+      }),
+    ];
+    for (const m of toWorker) kernel.send(m);
+    for (const m of toKernel) worker.send(m);
+    check();
+  });
+  kernel.stop();
+  worker.stop();
+  await Promise.all(loops);
+}
+
+Deno.test("a timeline records every message by kind and direction, and only while on", async () => {
+  const channel = createChannel(4096, { timeline: ["call", "result"] });
+  const timeline = new Timeline(channel.timeline!);
+  // Off: nothing recorded.
+  await exchange(channel, [{ t: "call" }], [{ t: "result" }]);
+  timeline.start();
+  assertEquals(timeline.stop().toWorker.length, 0);
+
+  timeline.start();
+  await exchange(
+    channel,
+    [{ t: "call" }, { t: "call" }, { t: "odd" }, 7],
+    [{ t: "result" }, { t: "call" }],
+  );
+  const records = timeline.stop();
+  assertEquals(records.toWorker.map((r) => r.kind), ["call", "call", "other", "other"]);
+  assertEquals(records.toKernel.map((r) => r.kind), ["result", "call"]);
+  // One thread, one clock: every latency is real time, and the offset estimate small.
+  for (const r of [...records.toWorker, ...records.toKernel]) {
+    assert(r.us >= -1 && r.us < 5_000_000, `latency ${r.us}`);
+  }
+  assertEquals(records.dropped, { toWorker: 0, toKernel: 0 });
+  const rows = summarizeTimeline(records, 2);
+  assertEquals(rows.map((r) => [r.direction, r.kind, r.count, r.perRequest]), [
+    ["to driver", "call", 2, 1],
+    ["to driver", "other", 2, 1],
+    ["to kernel", "result", 1, 0.5],
+    ["to kernel", "call", 1, 0.5],
+  ]);
+});
+
+Deno.test("a timeline stays in step with the frames when a full ring makes sends queue", async () => {
+  const channel = createChannel(4096, { timeline: ["big", "small"] });
+  const timeline = new Timeline(channel.timeline!);
+  timeline.start();
+  // 4 KiB of ring, 40 messages of 700 bytes: most wait in the backlog, then go in bunches.
+  const big = Array.from(
+    { length: 40 },
+    (_, i) => ({ t: i % 2 === 0 ? "big" : "small", pad: "x".repeat(700) }),
+  );
+  await exchange(channel, big, []);
+  const records = timeline.stop();
+  assertEquals(records.toWorker.map((r) => r.kind), big.map((m) => m.t));
+  for (const r of records.toWorker) assert(r.us >= 0, `latency ${r.us}`);
+});
+
+Deno.test("garbage in a timeline's buffer makes a wrong report, not a fault", () => {
+  const t = createTimeline(["call"]);
+  const timeline = new Timeline(t);
+  timeline.start();
+  const end = new TimelineEnd(t, "worker");
+  end.delivered(0, { t: "call" }); // no stamp for that frame: not recorded
+  // What a hostile driver could write: counts past the slots, kinds past the list, NaN times.
+  const words = new Int32Array(t.buffer, 0, 16);
+  words[1] = 0x7fff_ffff;
+  words[2] = -5;
+  new Uint8Array(t.buffer).fill(0xff, t.buffer.byteLength - 2 * TIMELINE_SLOTS);
+  const times = new Float64Array(t.buffer, 128 + 2 * 8 * TIMELINE_SLOTS, TIMELINE_SLOTS);
+  times.fill(NaN, 0, 10);
+  times[10] = 1e300;
+  const records = timeline.stop();
+  // At most the slots are read; kinds past the list read as "other"; NaN times are skipped.
+  assertEquals(records.toWorker.length, TIMELINE_SLOTS - 10);
+  assert(records.toWorker.every((r) => r.kind === "other"));
+  assertEquals(records.dropped.toWorker, 0x7fff_ffff - TIMELINE_SLOTS);
+  assertEquals(records.toKernel.length, 0);
+  assertEquals(records.dropped.toKernel, 0);
+  assertEquals(records.clockOffsetUs, 0); // nothing came the other way
+  assertThrows(() => new Timeline({ buffer: new SharedArrayBuffer(8), kinds: [] }), TypeError);
+  assertThrows(() => createTimeline([1 as unknown as string]), TypeError);
+});
+
+Deno.test("the worker host's driver is timed end to end; other hosts and boots say why not", async () => {
+  const kernel = await boot({
+    names: ":memory:",
+    machine: { ide: { memory: true } },
+    timeline: true,
+  });
+  try {
+    const disk = await BlockClient.open(kernel, kernel.mint(await kernel.names.lookup("dev/ide0")));
+    const buffer = kernel.allocate(4096, "timed").capability;
+    const timeline = kernel.drivers.timeline("ide0");
+    timeline.start();
+    const requests = 50;
+    for (let i = 0; i < requests; i++) await disk.transfer("read", BigInt(i), 8, buffer);
+    const records = timeline.stop();
+    const kinds = (list: readonly { kind: string }[]) => {
+      const m = new Map<string, number>();
+      for (const r of list) m.set(r.kind, (m.get(r.kind) ?? 0) + 1);
+      return m;
+    };
+    const toDriver = kinds(records.toWorker), toKernel = kinds(records.toKernel);
+    assertEquals(toDriver.get("call"), requests);
+    assertEquals(toDriver.get("irq"), requests);
+    assertEquals(toKernel.get("result"), requests);
+    assert((toKernel.get("mmio_wb") ?? 0) >= requests, JSON.stringify([...toKernel]));
+    const report = formatTimeline({
+      options: { size: 4096, depth: 1, ms: 0, primeMs: 0 },
+      requests,
+      wallMs: 1,
+      latencies: [1, 2, 3],
+      records,
+    });
+    assert(/to driver\s+call\s+1\.00/.test(report), report);
+    disk.close();
+  } finally {
+    await kernel.shutdown();
+  }
+  for (
+    const [options, message] of [
+      [{ host: "kernel" as const }, "runs in the kernel host"],
+      [{}, "was not booted with timeline"],
+    ] as const
+  ) {
+    const k = await boot({ names: ":memory:", machine: { ide: { memory: true } }, ...options });
+    try {
+      assertThrows(() => k.drivers.timeline("ide0"), TypeError, message);
+      assertThrows(() => k.drivers.timeline("nothing0"), TypeError, "no driver serves it");
+    } finally {
+      await k.shutdown();
+    }
+  }
+});
