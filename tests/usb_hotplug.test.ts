@@ -73,6 +73,25 @@ for (const host of ["kernel", "worker"] as const) {
     }
   });
 
+  Deno.test(`a transfer cut off by an unplug fails as DeviceRemovedError, not as an I/O error (${host} host)`, async () => {
+    await withUsb(host, async (kernel) => {
+      await kernel.plug("usb", 3, "storage", { size: 1 << 20, memory: true });
+      const nodes = kernel.drivers.devices();
+      const hostCap = nodes.find((n) => n.name === "xhci0.root")!.caps.host!;
+      const ids = nodes.find((n) => n.name === "usb3")!.ids;
+      // Straight to the host controller driver: the only one that can say why the transfer failed.
+      const transfer = kernel.invoke(hostCap, "IUsbHost.transfer_in", [ids.slot, ids.bulkIn, 13]);
+      const unplugged = kernel.unplug("usb", 3); // the port empties before the transfer runs
+      const error = await transfer.then(
+        () => new Error("the transfer succeeded on an empty port"),
+        (e: Error) => e,
+      );
+      await unplugged;
+      assertEquals(error.name, "DeviceRemovedError");
+      assert(/the device on port 3 was unplugged/.test(error.message), error.message);
+    });
+  });
+
   Deno.test(`unplug during a stream of requests fails the outstanding ones and loses no acknowledged write (${host} host)`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "mungi-usb-" });
     try {

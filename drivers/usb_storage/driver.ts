@@ -199,9 +199,12 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
       try {
         status = await serve(r);
       } catch (error) {
-        status = stopped
+        // The device pulled out mid-command: the host controller driver or the kernel says
+        // DeviceRemovedError, which the client should see, not an I/O error.
+        const name = (error as Error)?.name;
+        status = stopped || name === "DeviceRemovedError"
           ? BlockStatus.REMOVED
-          : error instanceof ScsiError
+          : error instanceof ScsiError || name === "UsbError"
           ? BlockStatus.IO
           : BlockStatus.FAULT;
         ctx.log(`request ${r.id}: ${(error as Error).message}`);

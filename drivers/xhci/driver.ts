@@ -146,6 +146,17 @@ class UsbError extends Error {
   }
 }
 
+/**
+ * A transfer that failed because its device is no longer connected: named as the kernel names a
+ * removed device's failures, so class drivers report the removal, not an I/O error.
+ */
+class UsbRemovedError extends Error {
+  override name = "DeviceRemovedError";
+  constructor(what: string, port: number) {
+    super(`${what}: the device on port ${port} was unplugged`);
+  }
+}
+
 function dci(endpointAddress: number): number {
   const n = endpointAddress & 0x0f;
   return n === 0 ? 1 : n * 2 + ((endpointAddress & 0x80) ? 1 : 0);
@@ -327,6 +338,9 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
         // The endpoint halted: reset it so that the next TD runs.
         await command(0n, (RESET_ENDPOINT << 10) | (ep << 16) | (slot.id << 24), "reset endpoint")
           .catch(() => {});
+        // A transfer that failed because the device was pulled out says so: its port is empty.
+        const port = portsc[slot.port - 1];
+        if (port && !(port.readRaw() & PORT_CCS)) throw new UsbRemovedError(what, slot.port);
         throw new UsbError(what, result.code);
       }
       return residue;
