@@ -16,7 +16,7 @@ import { deserializeError, type SerializedError, serializeError } from "../error
 import { validateArgs } from "../../idl/validate_args.ts";
 import { IdTable } from "../id_table.ts";
 import { createChannel, Endpoint, PollGate } from "../ring.ts";
-import { Timeline } from "../timeline.ts";
+import { createTimeline, Timeline, type TimelineChannel } from "../timeline.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
 import {
   ACK_ENTRY,
@@ -117,6 +117,7 @@ export class WorkerHost implements DriverHost {
    */
   #callMaps = new Map<string, Map<string, CallMapRule>>();
   #timeline: Timeline | undefined;
+  #timelineChannel: TimelineChannel | undefined;
 
   /** The channel's timeline, if the kernel was booted with one (`BootOptions.timeline`). */
   get timeline(): Timeline | undefined {
@@ -125,6 +126,11 @@ export class WorkerHost implements DriverHost {
 
   constructor(options: HostOptions) {
     this.#options = options;
+    if (options.timeline === true) {
+      // Made with the host, so that it can be asked for before the driver has started.
+      this.#timelineChannel = createTimeline(MESSAGE_KINDS);
+      this.#timeline = new Timeline(this.#timelineChannel);
+    }
     for (const [key, rule] of Object.entries(options.pkg.callMaps)) {
       const dot = key.indexOf(".");
       const iface = key.slice(0, dot);
@@ -194,11 +200,8 @@ export class WorkerHost implements DriverHost {
 
   async start(): Promise<void> {
     const { pkg, services, device } = this.#options;
-    const channel = createChannel(
-      RING_BYTES,
-      this.#options.timeline === true ? { timeline: MESSAGE_KINDS } : {},
-    );
-    if (channel.timeline) this.#timeline = new Timeline(channel.timeline);
+    const rings = createChannel(RING_BYTES);
+    const channel = this.#timelineChannel ? { ...rings, timeline: this.#timelineChannel } : rings;
     // The main thread never blocks: it polls briefly while an answer is due (a call or an
     // interrupt is with the driver) or the driver just spoke, and otherwise sleeps in
     // Atomics.waitAsync.
