@@ -22,7 +22,7 @@ import {
 } from "../kernel/profiler.ts";
 import { waitClock } from "../kernel/ring.ts";
 import { formatSize } from "./results.ts";
-import { type Host, Rig } from "./study.ts";
+import { type DiskBacking, type Host, Rig } from "./study.ts";
 
 /** Options of {@link runCpuProfile}. */
 export interface CpuProfileOptions {
@@ -38,6 +38,8 @@ export interface CpuProfileOptions {
   readonly out: string;
   /** Functions listed per thread. */
   readonly top: number;
+  /** How the disk holds its image (default file; see `StudyConfig.disk`). */
+  readonly disk?: DiskBacking;
 }
 
 /** One profiled thread. */
@@ -60,6 +62,7 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
   for (const host of options.hosts) {
     const rig = await Rig.open(host, image, options.depth, options.size, {
       profileDrivers: host === "worker",
+      disk: options.disk ?? "file",
     });
     try {
       await rig.read(options.size, options.primeMs, 100);

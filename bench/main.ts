@@ -44,6 +44,9 @@ const USAGE = `Usage: deno task bench [options]
   --trial-ms MS    length of one trial (default 150; quick 50)
   --sizes LIST     request sizes, e.g. 512,4k,64k,1m (default 512 B to 1 MiB, powers of two)
   --image-mib N    size of the disk image (default 64)
+  --disk KIND      how the disk model holds the image: file (default: each transfer reads the
+                   file, from the page cache) or cached (held in memory: a transfer is a memory
+                   copy, so the host's page-cache copy drops out of the measurement)
   --no-progress    no progress bar
   --profile        instead of the study: time the stages of one request on each host
   --cpu-profile    instead of the study: sample each host's threads (the kernel's, and the
@@ -105,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
       "trial-ms",
       "sizes",
       "image-mib",
+      "disk",
       "size",
       "hosts",
       "seconds",
@@ -137,6 +141,10 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const imageMib = positiveInt("image-mib", args["image-mib"], 64);
+  const disk = args.disk ?? "file";
+  if (disk !== "file" && disk !== "cached") {
+    throw new TypeError(`Cannot use --disk ${disk}: it must be file or cached`);
+  }
   const imageBytes = imageMib << 20;
   const image = join(benchDir, "disk.img");
   await Deno.mkdir(benchDir, { recursive: true });
@@ -172,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
         intervalUs: positiveInt("interval-us", args["interval-us"], 100),
         top: positiveInt("top", args.top, 20),
         out,
+        disk,
       }),
     );
     return 0;
@@ -183,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
       depth: positiveInt("depth", args.depth, 1),
       ms: positiveInt("record-ms", args["record-ms"], 300),
       primeMs: quick ? 500 : 1000,
+      disk,
     });
     console.log(formatTimeline(report));
     return 0;
@@ -199,6 +209,7 @@ async function main(argv: string[]): Promise<number> {
     primeMs: quick ? 800 : 1500,
     depth: positiveInt("depth", args.depth, 1),
     image,
+    disk,
   };
   checkConfig(config);
   const started = new Date();
@@ -228,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const subtitle = [
     `queue depth ${config.depth}; ${config.trials} interleaved trials of ${config.trialMs} ms ` +
-    `per size and series; ${imageMib} MiB image`,
+    `per size and series; ${imageMib} MiB image${disk === "cached" ? " held in memory" : ""}`,
     `Deno ${run.deno}, ${run.os}/${run.arch}, ${run.cpus} CPUs; ` +
     `${run.started.slice(0, 16).replace("T", " ")} UTC`,
   ];
@@ -243,7 +254,8 @@ async function main(argv: string[]): Promise<number> {
   for (const [name, text] of files) await Deno.writeTextFile(join(out, name), await text);
 
   console.log(
-    `\nDisk reads, queue depth ${config.depth}, ${config.trials} interleaved trials of ` +
+    `\nDisk reads (${disk === "cached" ? "image held in memory" : "image file"}), queue depth ` +
+      `${config.depth}, ${config.trials} interleaved trials of ` +
       `${config.trialMs} ms per size and series (${seconds.toFixed(0)} s` +
       `${load ? `, load average ${load.map((l) => l.toFixed(2)).join(" ")}` : ""})\n`,
   );

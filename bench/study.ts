@@ -48,7 +48,16 @@ export interface StudyConfig {
   readonly depth: number;
   /** The disk image both kernels open (filled by `prepareImage`). */
   readonly image: string;
+  /**
+   * How the disk model holds the image (default `file`): `file` reads it from the file (the page
+   * cache) per transfer; `cached` holds it in memory, so a transfer is a memory copy
+   * (`DiskImageOpenOptions.cache`).
+   */
+  readonly disk?: DiskBacking;
 }
+
+/** How the study's disk holds its image: see {@link StudyConfig.disk}. */
+export type DiskBacking = "file" | "cached";
 
 /** One timed trial of one series at one size. */
 export interface Trial {
@@ -126,6 +135,9 @@ export function checkConfig(config: StudyConfig): void {
   if (config.primeMs !== undefined && !(config.primeMs >= 0)) {
     throw new RangeError(`Cannot use primeMs ${config.primeMs}`);
   }
+  if (config.disk !== undefined && config.disk !== "file" && config.disk !== "cached") {
+    throw new RangeError(`Cannot use disk ${config.disk}: it must be "file" or "cached"`);
+  }
 }
 
 /**
@@ -154,19 +166,19 @@ export class Rig {
 
   /**
    * Boots a kernel whose IDE driver runs on `host`, over the image at `image` (`profileDrivers`,
-   * `timeline`: see `BootOptions`).
+   * `timeline`: see `BootOptions`; `disk`: see {@link StudyConfig.disk}).
    */
   static async open(
     host: Host,
     image: string,
     depth: number,
     bufferBytes: number,
-    options: { profileDrivers?: boolean; timeline?: boolean } = {},
+    options: { profileDrivers?: boolean; timeline?: boolean; disk?: DiskBacking } = {},
   ): Promise<Rig> {
     const kernel = await boot({
       names: ":memory:",
       host,
-      machine: { ide: { image } },
+      machine: { ide: { image, ...(options.disk === "cached" ? { cache: true } : {}) } },
       irqRate: STUDY_IRQ_RATE,
       ...(options.profileDrivers ? { profileDrivers: true } : {}),
       ...(options.timeline ? { timeline: true } : {}),
@@ -311,7 +323,9 @@ export async function runStudy(
       // At least 8 sectors: `verify` reads that many into the first buffer.
       rigs.set(
         host,
-        await Rig.open(host, config.image, config.depth, Math.max(largest, 8 * SECTOR)),
+        await Rig.open(host, config.image, config.depth, Math.max(largest, 8 * SECTOR), {
+          disk: config.disk ?? "file",
+        }),
       );
     }
     const source = new Uint8Array(imageBytes);

@@ -15,7 +15,7 @@
 
 import { summarizeTimeline, type TimelineRecords, type TimelineRow } from "../kernel/timeline.ts";
 import { formatSize } from "./results.ts";
-import { Rig } from "./study.ts";
+import { type DiskBacking, Rig } from "./study.ts";
 
 /** Options of {@link runTimeline}. */
 export interface TimelineOptions {
@@ -25,6 +25,8 @@ export interface TimelineOptions {
   readonly ms: number;
   /** How long the driver reads before (JIT warm-up), in ms. */
   readonly primeMs: number;
+  /** How the disk holds its image (default file; see `StudyConfig.disk`). */
+  readonly disk?: DiskBacking;
 }
 
 /** What a timed run measured. */
@@ -42,7 +44,10 @@ export async function runTimeline(
   image: string,
   options: TimelineOptions,
 ): Promise<TimelineReport> {
-  const rig = await Rig.open("worker", image, options.depth, options.size, { timeline: true });
+  const rig = await Rig.open("worker", image, options.depth, options.size, {
+    timeline: true,
+    disk: options.disk ?? "file",
+  });
   try {
     await rig.read(options.size, options.primeMs, 100);
     const timeline = rig.kernel.drivers.timeline("ide0");

@@ -26,6 +26,11 @@ export interface IdeDiskConfig {
   readonly size?: number;
   /** Keep the disk in memory (tests); `image` is ignored. */
   readonly memory?: boolean;
+  /**
+   * Hold the image file in memory, writing through to it: a disk as fast as memory (at most
+   * 1 GiB; `DiskImageOpenOptions.cache`). Default false.
+   */
+  readonly cache?: boolean;
   /** Simulated latency of each disk step in ms (default 0). */
   readonly latencyMs?: number;
 }
@@ -154,7 +159,10 @@ async function attachIde(machine: Machine, data: string, disk: IdeDiskConfig): P
   else {
     const path = disk.image ?? join(data, "disks", "ide0.img");
     if (disk.image === undefined) await Deno.mkdir(join(data, "disks"), { recursive: true });
-    image = await DiskImage.open(path, disk.size === undefined ? {} : { size: disk.size });
+    image = await DiskImage.open(path, {
+      ...(disk.size === undefined ? {} : { size: disk.size }),
+      ...(disk.cache === true ? { cache: true } : {}),
+    });
   }
   await machine.attachPci(
     IDE_PCI_IDENTITY,

@@ -11,7 +11,8 @@
  * }
  * ```
  *
- * `ide` may be `false` (no disk); a relative `image` is relative to the description's folder.
+ * `ide` may be `false` (no disk); a relative `image` is relative to the description's folder;
+ * `"cache": true` holds the image in memory (writing through to the file).
  *
  * @module
  */
@@ -61,10 +62,10 @@ export function parseMachineDescription(text: string, file: string): MachineDesc
   if (d.ide === false) ide = false;
   else if (d.ide !== undefined) {
     if (typeof d.ide !== "object" || d.ide === null || Array.isArray(d.ide)) {
-      bad(`"ide" must be false or an object { image?, size?, latencyMs? }`);
+      bad(`"ide" must be false or an object { image?, size?, latencyMs?, cache? }`);
     }
     const o = d.ide as Record<string, unknown>;
-    const out: { image?: string; size?: number; latencyMs?: number } = {};
+    const out: { image?: string; size?: number; latencyMs?: number; cache?: boolean } = {};
     for (const [k, v] of Object.entries(o)) {
       if (k === "image") {
         if (typeof v !== "string" || v === "") bad(`"ide.image" must be a file path`);
@@ -79,7 +80,10 @@ export function parseMachineDescription(text: string, file: string): MachineDesc
           bad(`"ide.latencyMs" must be 0 to 10000`);
         }
         out.latencyMs = v as number;
-      } else bad(`unknown field "ide.${k}"; the fields are image, size, latencyMs`);
+      } else if (k === "cache") {
+        if (typeof v !== "boolean") bad(`"ide.cache" must be true or false`);
+        out.cache = v as boolean;
+      } else bad(`unknown field "ide.${k}"; the fields are image, size, latencyMs, cache`);
     }
     ide = out;
   }

@@ -85,6 +85,8 @@ Deno.test("checkConfig() and parseSize() refuse what the study cannot run", () =
   assertEquals(bad({ primeMs: -1 }), "RangeError");
   assertEquals(bad({ primeMs: Number.NaN }), "RangeError");
   assertEquals(bad({ primeMs: 5 }), "accepted");
+  assertEquals(bad({ disk: "cached" }), "accepted");
+  assertEquals(bad({ disk: "tape" }), "RangeError");
   assertEquals([parseSize("512"), parseSize("4k"), parseSize("64KiB"), parseSize("1m")], [
     512,
     4096,

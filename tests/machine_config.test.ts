@@ -15,6 +15,10 @@ Deno.test("a machine description sets the hardware and the hosts", () => {
   });
   assertEquals(parseMachineDescription("{}", "m.json"), { machine: {} });
   assertEquals(parseMachineDescription('{ "ide": false }', "m.json").machine, { ide: false });
+  assertEquals(
+    parseMachineDescription('{ "ide": { "cache": true } }', "m.json").machine,
+    { ide: { cache: true } },
+  );
 });
 
 Deno.test("a bad machine description names the file and the field", () => {
@@ -28,6 +32,7 @@ Deno.test("a bad machine description names the file and the field", () => {
       'm.json: "ide.size" must be a positive whole number of bytes, a multiple of 512',
     ],
     ['{ "ide": { "speed": 1 } }', 'm.json: unknown field "ide.speed"'],
+    ['{ "ide": { "cache": "yes" } }', 'm.json: "ide.cache" must be true or false'],
     ['{ "usb": "yes" }', 'm.json: "usb" must be true or false'],
     ['{ "host": "process" }', 'm.json: "host" must be "kernel" or "worker"'],
     ['{ "hostFor": { "ide0": "gpu" } }', 'm.json: "hostFor.ide0" must be "kernel" or "worker"'],

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { DEFAULT_IMAGE_SIZE, DiskImage } from "../machine/disk_image.ts";
+import { DEFAULT_IMAGE_SIZE, DiskImage, MAX_CACHED_IMAGE } from "../machine/disk_image.ts";
 import { pattern } from "./_machine_ide_harness.ts";
 
 async function withTempDir(use: (dir: string) => Promise<void>): Promise<void> {
@@ -101,5 +101,46 @@ Deno.test("DiskImage reads straight into a shared buffer and flush makes writes 
     assert(disk.closed);
     disk.close(); // twice is fine
     assertThrows(() => disk.readSectors(0, 1, into), Deno.errors.BadResource, "closed");
+  });
+});
+
+Deno.test("a cached image reads the file's bytes from memory and writes through to the file", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/cached.img`;
+    const original = pattern(512 * 64, 3);
+    await Deno.writeFile(path, original);
+    const disk = await DiskImage.open(path, { cache: true });
+    assertEquals(disk.size, original.length);
+    const into = new Uint8Array(new SharedArrayBuffer(1024));
+    disk.readAt(512 * 10 + 7, into);
+    assertEquals(into, original.subarray(512 * 10 + 7, 512 * 10 + 7 + 1024));
+    // The file changing under a cached image does not change what it reads: memory is the disk.
+    await Deno.writeFile(path, new Uint8Array(original.length));
+    const sector = new Uint8Array(512);
+    disk.readSectors(1, 1, sector);
+    assertEquals(sector, original.subarray(512, 1024));
+    // Writes land in memory and in the file.
+    const fresh = pattern(512 * 2, 9);
+    disk.writeSectors(20, fresh);
+    disk.readSectors(20, 2, into);
+    assertEquals(into, fresh);
+    disk.close();
+    assertEquals((await Deno.readFile(path)).subarray(512 * 20, 512 * 22), fresh);
+  });
+});
+
+Deno.test("a cached image past the memory limit is refused, naming the file and the limit", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/huge.img`;
+    const file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(MAX_CACHED_IMAGE + 512); // sparse
+    file.close();
+    await assertRejects(
+      () => DiskImage.open(path, { cache: true }),
+      RangeError,
+      `Cannot hold disk image "${path}" in memory`,
+    );
+    // Uncached, the same file opens.
+    (await DiskImage.open(path)).close();
   });
 });

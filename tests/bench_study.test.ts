@@ -1,0 +1,48 @@
+// The study end to end, tiny: both hosts and the copy series at two sizes, over a file-backed and
+// a cached disk, through the same analysis the bench prints.
+import { assert, assertEquals } from "@std/assert";
+import { join } from "@std/path";
+import { prepareImage } from "../bench/disk.ts";
+import { analyze } from "../bench/results.ts";
+import { type DiskBacking, runStudy } from "../bench/study.ts";
+
+for (const disk of ["file", "cached"] as DiskBacking[]) {
+  Deno.test(`a tiny study runs every series at every size and reads the image's pattern (${disk} disk)`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "mungi-study-" });
+    try {
+      const image = join(dir, "disk.img");
+      await prepareImage(image, 1 << 20);
+      const steps: number[] = [];
+      const { trials, interrupts } = await runStudy(
+        {
+          sizes: [512, 4096],
+          trials: 2,
+          trialMs: 5,
+          minRequests: 3,
+          warmupMs: 1,
+          depth: 2,
+          image,
+          disk,
+        },
+        1 << 20,
+        { step: (done) => steps.push(done) },
+      );
+      const seen = new Set(trials.map((t) => `${t.series}/${t.size}/${t.round}`));
+      for (const series of ["kernel", "worker", "copy"]) {
+        for (const size of [512, 4096]) {
+          for (const round of [0, 1]) {
+            assert(seen.has(`${series}/${size}/${round}`), `${series} ${size} ${round}`);
+          }
+        }
+      }
+      assert(trials.every((t) => t.ops >= 3 && t.bytes === t.ops * t.size));
+      assert(interrupts.kernel.delivered > 0 && interrupts.worker.delivered > 0);
+      const analysis = analyze(trials);
+      assertEquals(analysis.ratios.map((r) => r.size), [512, 4096]);
+      assert(analysis.ratios.every((r) => r.mibps.median > 0));
+      assertEquals(steps.at(-1), steps.length); // the progress counted every step
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
