@@ -2,8 +2,9 @@
  * The study's two figures, after the paper's Figures 2 and 3, drawn by Vega-Lite (compiled to a
  * Vega view and rendered headless to SVG):
  *
- * - throughput: MiB/s against request size for in-kernel, user-level and memcpy (log scale,
- *   medians with interquartile bars), and below it the user-level/in-kernel ratio with the goals;
+ * - throughput: MiB/s against request size for in-kernel, user-level, memcpy and memcpy into
+ *   shared memory (log scale, medians with interquartile bars), and below it the
+ *   user-level/in-kernel ratio with the goals;
  * - CPU: CPU time per MiB against request size for both hosts, and below it the CPU load.
  *
  * @module
@@ -13,6 +14,7 @@ import * as vega from "npm:vega@6.4.0";
 import * as vl from "npm:vega-lite@6.5.0";
 import { seriesLabel } from "./report.ts";
 import { type Analysis, formatSize } from "./results.ts";
+import { isCopy } from "./study.ts";
 import type { Summary } from "./stats.ts";
 
 interface Point {
@@ -24,8 +26,8 @@ interface Point {
   q3: number;
 }
 
-const SERIES_ORDER = ["in-kernel", "user-level", "memcpy"];
-const COLORS = ["#1f77b4", "#d62728", "#7f7f7f"];
+const SERIES_ORDER = ["in-kernel", "user-level", "memcpy", "memcpy to shared"];
+const COLORS = ["#1f77b4", "#d62728", "#7f7f7f", "#bcbd22"];
 const WIDTH = 560;
 
 /** A piece of a Vega-Lite spec (the package types only the top level). */
@@ -154,7 +156,7 @@ export function throughputSpec(analysis: Analysis, subtitle: string | string[]):
 
 /** The Vega-Lite spec of the CPU figure. */
 export function cpuSpec(analysis: Analysis, subtitle: string | string[]): vl.TopLevelSpec {
-  const hosts = analysis.series.filter((s) => s.series !== "copy");
+  const hosts = analysis.series.filter((s) => !isCopy(s.series));
   const sizes = [...new Set(hosts.map((s) => s.size))].sort((a, b) => a - b);
   const labels = sizes.map(formatSize);
   const perMib = hosts.map((s) => point(s.size, seriesLabel(s.series), s.cpuMsPerMib));

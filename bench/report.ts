@@ -10,6 +10,7 @@ import { relativeIqr, type Summary } from "./stats.ts";
 import {
   type Host,
   type InterruptCounts,
+  isCopy,
   STUDY_IRQ_RATE,
   type StudyConfig,
   type Trial,
@@ -36,6 +37,7 @@ const LABEL: Record<string, string> = {
   kernel: "in-kernel",
   worker: "user-level",
   copy: "memcpy",
+  shared: "memcpy to shared",
 };
 
 /** The human name of a series, as the table and the plots show it. */
@@ -79,6 +81,7 @@ export function formatTable(analysis: Analysis): string {
     "CPU ms/MiB",
     "CPU load",
     "of copy",
+    "of shared",
     "p50 µs",
     "p99 µs",
     "U/K MiB/s",
@@ -96,9 +99,10 @@ export function formatTable(analysis: Analysis): string {
       formatNumber(s.mibps.median),
       spread(s.mibps),
       formatNumber(s.opsps.median),
-      s.series === "copy" ? "" : formatNumber(s.cpuMsPerMib.median),
-      s.series === "copy" ? "" : percent(s.cpuLoad.median),
+      isCopy(s.series) ? "" : formatNumber(s.cpuMsPerMib.median),
+      isCopy(s.series) ? "" : percent(s.cpuLoad.median),
       s.series === "copy" ? "" : percent(s.ofCopy),
+      isCopy(s.series) ? "" : percent(s.ofShared),
       s.p50Us ? formatNumber(s.p50Us.median) : "",
       s.p99Us ? formatNumber(s.p99Us.median) : "",
       r ? r.mibps.median.toFixed(3) : "",
@@ -146,6 +150,7 @@ export function toCsv(analysis: Analysis, depth: number): string {
     "trials",
     ...metrics.flatMap((m) => STATS.map((s) => `${m}_${s}`)),
     "of_copy",
+    "of_shared",
     "ratio_mibps",
     "ratio_reqps",
     "ratio_cpu_ms_per_mib",
@@ -157,8 +162,8 @@ export function toCsv(analysis: Analysis, depth: number): string {
     const summaries: (Summary | undefined)[] = [
       s.mibps,
       s.opsps,
-      s.series === "copy" ? undefined : s.cpuMsPerMib,
-      s.series === "copy" ? undefined : s.cpuLoad,
+      isCopy(s.series) ? undefined : s.cpuMsPerMib,
+      isCopy(s.series) ? undefined : s.cpuLoad,
       s.p50Us,
       s.p99Us,
     ];
@@ -170,6 +175,7 @@ export function toCsv(analysis: Analysis, depth: number): string {
       s.trials,
       ...summaries.flatMap((m) => STATS.map((k) => m?.[k])),
       s.series === "copy" ? undefined : s.ofCopy,
+      isCopy(s.series) ? undefined : s.ofShared,
       r?.mibps.median,
       r?.opsps.median,
       r?.cpuMsPerMib.median,

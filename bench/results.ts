@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Series, Trial } from "./study.ts";
+import { isCopy, type Series, type Trial } from "./study.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 const MIB = 1 << 20;
@@ -26,6 +26,8 @@ export interface SeriesResult {
   readonly cpuLoad: Summary;
   /** Median throughput as a fraction of the median copy bandwidth at this size. */
   readonly ofCopy: number | undefined;
+  /** The same, of the copy into shared memory (the `shared` series), if it was measured. */
+  readonly ofShared?: number | undefined;
   /** Per-trial median request latency, µs (undefined for the copy series). */
   readonly p50Us: Summary | undefined;
   /** Per-trial 99th-percentile request latency, µs. */
@@ -105,7 +107,11 @@ export function analyze(trials: readonly Trial[]): Analysis {
     const at = trials.filter((t) => t.size === size);
     const copy = at.filter((t) => t.series === "copy");
     const copyMedian = copy.length > 0 ? summarize(copy.map((t) => perTrial(t).mibps)).median : 0;
-    for (const name of ["kernel", "worker", "copy"] as const) {
+    const toShared = at.filter((t) => t.series === "shared");
+    const sharedMedian = toShared.length > 0
+      ? summarize(toShared.map((t) => perTrial(t).mibps)).median
+      : 0;
+    for (const name of ["kernel", "worker", "copy", "shared"] as const) {
       const raw = at.filter((t) => t.series === name);
       const mine = raw.map(perTrial);
       const p50 = raw.flatMap((t) => t.p50Us === undefined ? [] : [t.p50Us]);
@@ -121,6 +127,7 @@ export function analyze(trials: readonly Trial[]): Analysis {
         cpuMsPerMib: summarize(mine.map((m) => m.cpuMsPerMib)),
         cpuLoad: summarize(mine.map((m) => m.load)),
         ofCopy: copyMedian > 0 ? mibps.median / copyMedian : undefined,
+        ...(sharedMedian > 0 ? { ofShared: mibps.median / sharedMedian } : {}),
         p50Us: p50.length > 0 ? summarize(p50) : undefined,
         p99Us: p99.length > 0 ? summarize(p99) : undefined,
       });
@@ -179,7 +186,7 @@ export function evaluateGoals(
       : `worst ${fixed(worstBig.mibps.median, 3)} at ${formatSize(worstBig.size)}; ` +
         big.map((r) => `${formatSize(r.size)} ${fixed(r.mibps.median, 3)}`).join(", "),
   });
-  const large = series.filter((s) => s.series !== "copy" && s.size >= LARGE_REQUEST);
+  const large = series.filter((s) => !isCopy(s.series) && s.size >= LARGE_REQUEST);
   const worstLarge = minBy(large.filter((s) => s.ofCopy !== undefined), (s) => s.ofCopy!);
   goals.push({
     goal: "large requests (256 KiB and up), both hosts, >= 0.5 of copy bandwidth",
@@ -192,7 +199,12 @@ export function evaluateGoals(
         formatSize(worstLarge.size)
       }); ` +
         large.map((s) => `${s.series} ${formatSize(s.size)} ${fixed(s.ofCopy ?? NaN, 3)}`)
-          .join(", "),
+          .join(", ") +
+        (large.some((s) => s.ofShared !== undefined)
+          ? `; of a copy into shared memory: ` +
+            large.map((s) => `${s.series} ${formatSize(s.size)} ${fixed(s.ofShared ?? NaN, 3)}`)
+              .join(", ")
+          : ""),
   });
   return goals;
 }

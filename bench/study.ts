@@ -2,7 +2,8 @@
  * The measurement: one kernel per host (the IDE driver in the kernel's isolate, the in-kernel
  * baseline, and the same driver in a restricted Worker, user level), both on the same disk image,
  * and timed trials of reads of one request size, interleaved with each other and with a plain
- * memory copy of the same size (the physical limit).
+ * memory copy of the same size (the physical limit) and a copy of that size into shared memory
+ * (the limit of a transfer into a memory object).
  *
  * Per trial: wall time (`performance.now()`), process CPU time (user + system over every thread
  * of the process, from `process.cpuUsage()`), requests completed and bytes moved.
@@ -24,8 +25,18 @@ export type Host = "kernel" | "worker";
 /** The two hosts, baseline first. */
 export const HOSTS: readonly Host[] = ["kernel", "worker"];
 
-/** A measured series: a host, or the in-process memory copy. */
-export type Series = Host | "copy";
+/**
+ * A measured series: a host, or an in-process memory copy: `copy` into plain memory (the physical
+ * limit), `shared` into a SharedArrayBuffer (what a transfer into a memory object, which is shared
+ * with the driver hosts and the device models, can reach: V8 copies into shared memory with
+ * relaxed atomic stores, at about half the speed from 64 KiB on here).
+ */
+export type Series = Host | "copy" | "shared";
+
+/** Whether a series is one of the memory copies (no requests, no latencies, no CPU of its own). */
+export function isCopy(series: Series): series is "copy" | "shared" {
+  return series === "copy" || series === "shared";
+}
 
 /** What to measure. */
 export interface StudyConfig {
@@ -298,9 +309,12 @@ export function copyFor(
  */
 export const SETTLE_MS = 12;
 
+/** How many series each round runs at each size. */
+const SERIES_COUNT = 4;
+
 /** The order of the series in round `round` at size index `i`: rotated, so each runs first. */
 export function seriesOrder(round: number, i: number): Series[] {
-  const all: Series[] = ["kernel", "worker", "copy"];
+  const all: Series[] = ["kernel", "worker", "copy", "shared"];
   const k = (round + i) % all.length;
   return [...all.slice(k), ...all.slice(0, k)];
 }
@@ -331,6 +345,7 @@ export async function runStudy(
     const source = new Uint8Array(imageBytes);
     for (let i = 0; i < source.length; i += 4096) source[i] = i >> 12; // touch every page
     const destination = new Uint8Array(largest);
+    const shared = new Uint8Array(new SharedArrayBuffer(largest));
     const sectors = imageBytes / SECTOR;
     for (const rig of rigs.values()) {
       await rig.verify(0, 8);
@@ -338,7 +353,8 @@ export async function runStudy(
     }
 
     const prime = (config.primeMs ?? 0) > 0;
-    const total = config.sizes.length * 3 * (config.trials + 1) + (prime ? HOSTS.length : 0);
+    const total = config.sizes.length * SERIES_COUNT * (config.trials + 1) +
+      (prime ? HOSTS.length : 0);
     let done = 0;
     const once = async (
       series: Series,
@@ -348,8 +364,8 @@ export async function runStudy(
       const latencies: number[] = [];
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      const ops = series === "copy"
-        ? copyFor(source, destination, size, ms, config.minRequests)
+      const ops = isCopy(series)
+        ? copyFor(source, series === "copy" ? destination : shared, size, ms, config.minRequests)
         : await rigs.get(series)!.read(size, ms, config.minRequests, latencies);
       const wallMs = performance.now() - t0;
       // The worker host's threads poll for a while after the last message: wait until they

@@ -43,10 +43,10 @@ Deno.test("stagesOf() of a trace without a complete request is empty", () => {
 });
 
 Deno.test("seriesOrder() rotates so that each series runs first in turn", () => {
-  assertEquals(seriesOrder(0, 0), ["kernel", "worker", "copy"]);
-  assertEquals(seriesOrder(0, 1), ["worker", "copy", "kernel"]);
-  assertEquals(seriesOrder(1, 1), ["copy", "kernel", "worker"]);
-  assertEquals(seriesOrder(3, 0), ["kernel", "worker", "copy"]);
+  assertEquals(seriesOrder(0, 0), ["kernel", "worker", "copy", "shared"]);
+  assertEquals(seriesOrder(0, 1), ["worker", "copy", "shared", "kernel"]);
+  assertEquals(seriesOrder(1, 1), ["copy", "shared", "kernel", "worker"]);
+  assertEquals(seriesOrder(4, 0), ["kernel", "worker", "copy", "shared"]);
 });
 
 Deno.test("copyFor() copies whole consecutive slices of the source, wrapping at its end", () => {

@@ -67,6 +67,7 @@ Deno.test("toCsv() writes a header and one row per size and series", () => {
   assertEquals(header.slice(0, 5), ["size_bytes", "series", "label", "depth", "trials"]);
   assert(header.includes("mibps_median") && header.includes("cpu_ms_per_mib_q3"));
   assertEquals(header.at(-3), "ratio_mibps");
+  assertEquals(header.at(-4), "of_shared");
   const rows = lines.slice(1).map((l) => l.split(","));
   assert(rows.every((r) => r.length === header.length));
   const at = (row: string[], column: string) => row[header.indexOf(column)]!;

@@ -103,3 +103,24 @@ Deno.test("analyze() summarizes request latency percentiles of the trials that h
   assertEquals(c!.p50Us, undefined);
   assertEquals(analyze(study([512], () => 2)).series[0]!.p50Us, undefined);
 });
+
+Deno.test("analyze() relates each host to the copy into shared memory when it was measured", () => {
+  const trials = study([512, 262144], () => 2).flatMap((t) =>
+    t.series === "copy" ? [t, { ...t, series: "shared" as const, wallMs: 8 }] : [t]
+  );
+  const a = analyze(trials);
+  const at = (series: string, size: number) =>
+    a.series.find((s) => s.series === series && s.size === size)!;
+  assertAlmostEquals(at("kernel", 262144).ofCopy!, 4 / 110);
+  assertAlmostEquals(at("kernel", 262144).ofShared!, 8 / 110);
+  assertAlmostEquals(at("shared", 512).ofCopy!, 0.5);
+  const copyGoal = a.goals[2]!;
+  assert(
+    copyGoal.detail.includes("of a copy into shared memory: kernel 256 KiB 0.073"),
+    copyGoal.detail,
+  );
+  // The goal itself stays the plain copy's.
+  assertAlmostEquals(copyGoal.value!, 4 / 220);
+  // Without the shared series, nothing about it.
+  assertEquals(analyze(study([262144], () => 2)).series[0]!.ofShared, undefined);
+});

@@ -28,7 +28,7 @@ for (const disk of ["file", "cached"] as DiskBacking[]) {
         { step: (done) => steps.push(done) },
       );
       const seen = new Set(trials.map((t) => `${t.series}/${t.size}/${t.round}`));
-      for (const series of ["kernel", "worker", "copy"]) {
+      for (const series of ["kernel", "worker", "copy", "shared"]) {
         for (const size of [512, 4096]) {
           for (const round of [0, 1]) {
             assert(seen.has(`${series}/${size}/${round}`), `${series} ${size} ${round}`);
