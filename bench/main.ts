@@ -44,9 +44,9 @@ const USAGE = `Usage: deno task bench [options]
   --trial-ms MS    length of one trial (default 150; quick 50)
   --sizes LIST     request sizes, e.g. 512,4k,64k,1m (default 512 B to 1 MiB, powers of two)
   --image-mib N    size of the disk image (default 64)
-  --disk KIND      how the disk model holds the image: file (default: each transfer reads the
-                   file, from the page cache) or cached (held in memory: a transfer is a memory
-                   copy, so the host's page-cache copy drops out of the measurement)
+  --disk KIND      how the disk model holds the image, in every mode: file (default: each
+                   transfer reads the file, from the page cache) or cached (held in memory: a
+                   transfer is a memory copy, so the host's page-cache copy drops out)
   --no-progress    no progress bar
   --profile        instead of the study: time the stages of one request on each host
   --cpu-profile    instead of the study: sample each host's threads (the kernel's, and the
@@ -152,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
   if (await prepareImage(image, imageBytes)) console.error("  created and filled");
 
   if (args.profile) {
-    console.log(await runProfile(image, { quick }));
+    console.log(await runProfile(image, { quick, disk }));
     return 0;
   }
   if (args["cpu-profile"]) {

@@ -32,7 +32,7 @@ import { DiskImage } from "../machine/disk_image.ts";
 import { InterruptBus } from "../machine/interrupt_bus.ts";
 import { formatSize } from "./results.ts";
 import { summarize } from "./stats.ts";
-import type { Host } from "./study.ts";
+import type { DiskBacking, Host } from "./study.ts";
 
 /** Probe points recorded in order: parallel arrays of times (ms) and labels. */
 export class Trace {
@@ -244,11 +244,16 @@ async function traceHost(
   image: string,
   size: number,
   requests: number,
+  disk: DiskBacking = "file",
 ): Promise<StageProfile> {
   const trace = new Trace();
   const unprobe = probe(trace);
   try {
-    const kernel = await boot({ names: ":memory:", host, machine: { ide: { image } } });
+    const kernel = await boot({
+      names: ":memory:",
+      host,
+      machine: { ide: { image, ...(disk === "cached" ? { cache: true } : {}) } },
+    });
     try {
       const disk = await BlockClient.open(
         kernel,
@@ -387,13 +392,16 @@ function sum(values: readonly number[]): number {
 }
 
 /** Runs the profile and returns its report. */
-export async function runProfile(image: string, options: { quick: boolean }): Promise<string> {
+export async function runProfile(
+  image: string,
+  options: { quick: boolean; disk?: DiskBacking },
+): Promise<string> {
   const requests = options.quick ? 400 : 2000;
   const out: string[] = [];
   for (const size of [512, 1 << 20]) {
     for (const host of ["kernel", "worker"] as const) {
       const n = size >= 1 << 20 ? Math.max(50, requests / 10) : requests;
-      const p = await traceHost(host, image, size, n);
+      const p = await traceHost(host, image, size, n, options.disk ?? "file");
       out.push(formatStages(`${host} host, ${formatSize(size)} reads`, p), "");
     }
   }
