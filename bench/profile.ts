@@ -33,6 +33,7 @@ import { InterruptBus } from "../machine/interrupt_bus.ts";
 import { formatSize } from "./results.ts";
 import { summarize } from "./stats.ts";
 import type { DiskBacking, Host } from "./study.ts";
+import { tableLines } from "./table.ts";
 
 /** Probe points recorded in order: parallel arrays of times (ms) and labels. */
 export class Trace {
@@ -368,15 +369,11 @@ export function formatStages(title: string, p: StageProfile): string {
     );
   }
   const head = ["step between kernel-side probe points", "", "median µs", "mean µs", "share"];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  ");
   const waiting = sum(p.stages.filter((s) => s.to.startsWith("in ")).map((s) => s.meanUs));
   const lines = [
     `${title}: ${p.requests} requests, median cycle ${us(p.cycleUs)} µs ` +
     `(sum of mean steps ${us(total)} µs)`,
-    line(head),
-    ...rows.map(line),
+    ...tableLines(head, rows, { rule: false }),
   ];
   if (waiting > 0) {
     lines.push(

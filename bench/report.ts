@@ -7,6 +7,7 @@
 
 import { type Analysis, formatSize, type RatioResult, type SeriesResult } from "./results.ts";
 import { relativeIqr, type Summary } from "./stats.ts";
+import { tableLines } from "./table.ts";
 import {
   type Host,
   type InterruptCounts,
@@ -111,11 +112,7 @@ export function formatTable(analysis: Analysis): string {
     ]);
     last = s.size;
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  ")
-      .trimEnd();
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  return tableLines(head, rows, { left: 2 }).join("\n");
 }
 
 /** The goals, one line each: met, missed or not measured, with the numbers. */

@@ -19,6 +19,7 @@ import {
   VALUE_CODEC,
 } from "../kernel/ring.ts";
 import { WIRE_CODEC } from "../kernel/hosts/wire.ts";
+import { tableLines } from "./table.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROUND_TRIPS = quick ? 5_000 : 20_000;
@@ -202,12 +203,7 @@ function printTable(rows: Row[]): void {
     fmt(r.p99, 2),
     r.rate === undefined ? "-" : Math.round(r.rate).toLocaleString("en-US"),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  console.log(line(head));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of body) console.log(line(row));
+  for (const line of tableLines(head, body)) console.log(line);
 }
 
 /** The ring messages of one 512 B read on the worker host (`kernel/hosts/protocol.ts`). */

@@ -15,6 +15,7 @@
 
 import { summarizeTimeline, type TimelineRecords, type TimelineRow } from "../kernel/timeline.ts";
 import { formatSize } from "./results.ts";
+import { tableLines } from "./table.ts";
 import { type DiskBacking, Rig } from "./study.ts";
 
 /** Options of {@link runTimeline}. */
@@ -110,10 +111,7 @@ export function formatTimeline(report: TimelineReport): string {
     r.p99.toFixed(2),
     r.mean.toFixed(2),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  ");
-  lines.push(line(header), line(widths.map((w) => "-".repeat(w))), ...table.map(line));
+  lines.push(...tableLines(header, table, { left: 2 }));
   if (records.dropped.toWorker + records.dropped.toKernel > 0) {
     lines.push(
       "",
