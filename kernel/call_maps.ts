@@ -114,6 +114,34 @@ export function parseCallMaps(
 }
 
 /**
+ * Finds a package's rules by interface and method, as a call comes with them (resolved names),
+ * without joining them into the manifest's `Interface.method` key for every call.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { callMapRules, type CallMapRule } from "./call_maps.ts";
+ * const rule = { arg: 1, memory: "buffer", address: "addr", count: "blocks", unit: 512, writable: true };
+ * const rules = callMapRules({ "IBlock.read": rule as CallMapRule });
+ * assertEquals(rules("IBlock", "read"), rule);
+ * assertEquals(rules("IBlock", "write"), undefined);
+ * ```
+ */
+export function callMapRules(
+  rules: Readonly<Record<string, CallMapRule>>,
+): (iface: string, method: string) => CallMapRule | undefined {
+  const byIface = new Map<string, Map<string, CallMapRule>>();
+  for (const [key, rule] of Object.entries(rules)) {
+    const dot = key.indexOf(".");
+    const iface = key.slice(0, dot);
+    let methods = byIface.get(iface);
+    if (!methods) byIface.set(iface, methods = new Map());
+    methods.set(key.slice(dot + 1), rule);
+  }
+  return (iface, method) => byIface.get(iface)?.get(method);
+}
+
+/**
  * What a call with these (already validated) arguments maps under `rule`, or undefined when the
  * argument does not have the declared shape (then nothing is mapped for it). The kernel and the
  * worker compute it from the same arguments, so they agree on it without a message.

@@ -31,7 +31,7 @@
  */
 
 import { ValueDecoder, ValueEncoder } from "./codec.ts";
-import { createTimeline, type TimelineChannel, TimelineEnd } from "./timeline.ts";
+import { type TimelineChannel, TimelineEnd } from "./timeline.ts";
 
 /** The first word of every ring: "RNG1". */
 export const RING_MAGIC = 0x524e4731;
@@ -880,8 +880,8 @@ export interface Channel {
 }
 
 /**
- * Creates a {@link Channel}: two rings of `capacityBytes` each; with `timeline` (the message
- * kinds to tell apart), a timeline too (`timeline.ts`).
+ * Creates a {@link Channel}: two rings of `capacityBytes` each; with `timeline` (made by
+ * `createTimeline` in `timeline.ts`), the endpoints record their messages' latencies in it.
  *
  * @example
  * ```ts
@@ -893,11 +893,10 @@ export interface Channel {
  */
 export function createChannel(
   capacityBytes = 65536,
-  options: { timeline?: readonly string[] } = {},
+  options: { timeline?: TimelineChannel } = {},
 ): Channel {
   const channel = { toWorker: createRing(capacityBytes), toKernel: createRing(capacityBytes) };
-  if (options.timeline === undefined) return channel;
-  return { ...channel, timeline: createTimeline(options.timeline) };
+  return options.timeline === undefined ? channel : { ...channel, timeline: options.timeline };
 }
 
 /**

@@ -5,7 +5,7 @@
  * with the clock, per message kind and direction, so a crossing's own cost (publish, detect,
  * decode) shows apart from the time a message waits behind the receiver's other work.
  *
- * A channel made with `createChannel(capacity, { timeline: kinds })` carries a
+ * A channel made with `createChannel(capacity, { timeline: createTimeline(kinds) })` carries a
  * {@link TimelineChannel}: a SharedArrayBuffer both ends write while recording is on. The writer
  * stamps each frame as it publishes it (by the frame's sequence number on its ring), and the
  * receiving endpoint records, per message it delivers, its kind and its latency. Off, it costs a
@@ -25,8 +25,8 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { createChannel, Endpoint } from "./ring.ts";
- * import { Timeline } from "./timeline.ts";
- * const channel = createChannel(4096, { timeline: ["ping"] });
+ * import { createTimeline, Timeline } from "./timeline.ts";
+ * const channel = createChannel(4096, { timeline: createTimeline(["ping"]) });
  * const kernel = new Endpoint(channel, "kernel");
  * const worker = new Endpoint(channel, "worker"); // normally in the worker
  * const timeline = new Timeline(channel.timeline!);

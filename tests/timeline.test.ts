@@ -51,7 +51,7 @@ async function exchange(
 }
 
 Deno.test("a timeline records every message by kind and direction, and only while on", async () => {
-  const channel = createChannel(4096, { timeline: ["call", "result"] });
+  const channel = createChannel(4096, { timeline: createTimeline(["call", "result"]) });
   const timeline = new Timeline(channel.timeline!);
   // Off: nothing recorded.
   await exchange(channel, [{ t: "call" }], [{ t: "result" }]);
@@ -82,7 +82,7 @@ Deno.test("a timeline records every message by kind and direction, and only whil
 });
 
 Deno.test("a timeline stays in step with the frames when a full ring makes sends queue", async () => {
-  const channel = createChannel(4096, { timeline: ["big", "small"] });
+  const channel = createChannel(4096, { timeline: createTimeline(["big", "small"]) });
   const timeline = new Timeline(channel.timeline!);
   timeline.start();
   // 4 KiB of ring, 40 messages of 700 bytes: most wait in the backlog, then go in bunches.

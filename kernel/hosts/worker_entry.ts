@@ -49,7 +49,7 @@ import {
 import { LayoutTable } from "./layout.ts";
 import { wireCodec } from "./wire.ts";
 import { ThreadProfiler } from "../profiler.ts";
-import { type CallMap, callMapOf } from "../call_maps.ts";
+import { type CallMap, callMapOf, callMapRules } from "../call_maps.ts";
 
 /**
  * How long the driver's thread polls for a message the kernel owes it, and after the last message
@@ -245,6 +245,7 @@ function request(op: RequestOp, args: unknown[]): Promise<unknown> {
 
 function start(init: InitMessage): void {
   const sync = new Int32Array(init.sync);
+  const callMaps = callMapRules(init.callMaps);
   const declared = new Map<string, InterfaceSchema>();
   for (const name of init.provides) {
     const iface = init.schema.interfaces[name];
@@ -478,7 +479,7 @@ function start(init: InitMessage): void {
     switch (m.t) {
       case "call": {
         // The map the kernel made with this call, as it computed it from the same arguments.
-        const rule = m.pm === true && m.o === SELF ? init.callMaps[`${m.i}.${m.m}`] : undefined;
+        const rule = m.pm === true && m.o === SELF ? callMaps(m.i, m.m) : undefined;
         const made = rule && callMapOf(rule, m.a);
         const fn = exports.get(`${m.o}/${m.i}`)?.[m.m];
         if (!fn) {

@@ -36,7 +36,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
-import { callMapOf, type CallMapRule } from "../call_maps.ts";
+import { callMapOf, type CallMapRule, callMapRules } from "../call_maps.ts";
 import type { ThreadProfile } from "../profiler.ts";
 import type { MemoryObject } from "../memory_object.ts";
 import { wireCodec } from "./wire.ts";
@@ -111,11 +111,8 @@ export class WorkerHost implements DriverHost {
   /** Window names by the index the worker uses in posted writes (the init message's order). */
   #windowNames: string[] = [];
 
-  /**
-   * The package's maps made with a call, by interface and method: looked up with the resolved
-   * names a call comes with, where a joined key cost a new string and its hash per call.
-   */
-  #callMaps = new Map<string, Map<string, CallMapRule>>();
+  /** The package's maps made with a call, by interface and method (`callMapRules`). */
+  #callMaps: (iface: string, method: string) => CallMapRule | undefined;
   #timeline: Timeline | undefined;
   #timelineChannel: TimelineChannel | undefined;
 
@@ -131,13 +128,7 @@ export class WorkerHost implements DriverHost {
       this.#timelineChannel = createTimeline(MESSAGE_KINDS);
       this.#timeline = new Timeline(this.#timelineChannel);
     }
-    for (const [key, rule] of Object.entries(options.pkg.callMaps)) {
-      const dot = key.indexOf(".");
-      const iface = key.slice(0, dot);
-      let methods = this.#callMaps.get(iface);
-      if (!methods) this.#callMaps.set(iface, methods = new Map());
-      methods.set(key.slice(dot + 1), rule);
-    }
+    this.#callMaps = callMapRules(options.pkg.callMaps);
   }
 
   /**
@@ -200,8 +191,10 @@ export class WorkerHost implements DriverHost {
 
   async start(): Promise<void> {
     const { pkg, services, device } = this.#options;
-    const rings = createChannel(RING_BYTES);
-    const channel = this.#timelineChannel ? { ...rings, timeline: this.#timelineChannel } : rings;
+    const channel = createChannel(
+      RING_BYTES,
+      this.#timelineChannel ? { timeline: this.#timelineChannel } : {},
+    );
     // The main thread never blocks: it polls briefly while an answer is due (a call or an
     // interrupt is with the driver) or the driver just spoke, and otherwise sleeps in
     // Atomics.waitAsync.
@@ -308,7 +301,7 @@ export class WorkerHost implements DriverHost {
     this.#calls.set(id, p);
     try {
       if (!this.#endpoint) throw new Error("the driver's ring is not open");
-      const rule = object === SELF ? this.#callMaps.get(iface)?.get(method) : undefined;
+      const rule = object === SELF ? this.#callMaps(iface, method) : undefined;
       const map = rule && callMapOf(rule, args);
       if (map === undefined) {
         this.#endpoint.send({ t: "call", id, o: object, i: iface, m: method, a: args });
