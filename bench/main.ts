@@ -27,6 +27,7 @@ import { analyze } from "./results.ts";
 import {
   checkConfig,
   type Host,
+  isDiskBacking,
   isRequestSize,
   MAX_REQUEST,
   runStudy,
@@ -142,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const imageMib = positiveInt("image-mib", args["image-mib"], 64);
   const disk = args.disk ?? "file";
-  if (disk !== "file" && disk !== "cached") {
+  if (!isDiskBacking(disk)) {
     throw new TypeError(`Cannot use --disk ${disk}: it must be file or cached`);
   }
   const imageBytes = imageMib << 20;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isCopy, type Series, type Trial } from "./study.ts";
+import { isCopy, SERIES, type Series, type Trial } from "./study.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 const MIB = 1 << 20;
@@ -105,13 +105,14 @@ export function analyze(trials: readonly Trial[]): Analysis {
   const ratios: RatioResult[] = [];
   for (const size of sizesOf(trials)) {
     const at = trials.filter((t) => t.size === size);
-    const copy = at.filter((t) => t.series === "copy");
-    const copyMedian = copy.length > 0 ? summarize(copy.map((t) => perTrial(t).mibps)).median : 0;
-    const toShared = at.filter((t) => t.series === "shared");
-    const sharedMedian = toShared.length > 0
-      ? summarize(toShared.map((t) => perTrial(t).mibps)).median
-      : 0;
-    for (const name of ["kernel", "worker", "copy", "shared"] as const) {
+    /** The median throughput of a series at this size, 0 if it was not measured. */
+    const medianOf = (series: Series) => {
+      const of = at.filter((t) => t.series === series);
+      return of.length > 0 ? summarize(of.map((t) => perTrial(t).mibps)).median : 0;
+    };
+    const copyMedian = medianOf("copy");
+    const sharedMedian = medianOf("shared");
+    for (const name of SERIES) {
       const raw = at.filter((t) => t.series === name);
       const mine = raw.map(perTrial);
       const p50 = raw.flatMap((t) => t.p50Us === undefined ? [] : [t.p50Us]);

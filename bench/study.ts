@@ -33,6 +33,9 @@ export const HOSTS: readonly Host[] = ["kernel", "worker"];
  */
 export type Series = Host | "copy" | "shared";
 
+/** Every series, in the order a round starts from (see {@link seriesOrder}). */
+export const SERIES: readonly Series[] = ["kernel", "worker", "copy", "shared"];
+
 /** Whether a series is one of the memory copies (no requests, no latencies, no CPU of its own). */
 export function isCopy(series: Series): series is "copy" | "shared" {
   return series === "copy" || series === "shared";
@@ -69,6 +72,11 @@ export interface StudyConfig {
 
 /** How the study's disk holds its image: see {@link StudyConfig.disk}. */
 export type DiskBacking = "file" | "cached";
+
+/** Whether `text` names a {@link DiskBacking}. */
+export function isDiskBacking(text: unknown): text is DiskBacking {
+  return text === "file" || text === "cached";
+}
 
 /** One timed trial of one series at one size. */
 export interface Trial {
@@ -146,7 +154,7 @@ export function checkConfig(config: StudyConfig): void {
   if (config.primeMs !== undefined && !(config.primeMs >= 0)) {
     throw new RangeError(`Cannot use primeMs ${config.primeMs}`);
   }
-  if (config.disk !== undefined && config.disk !== "file" && config.disk !== "cached") {
+  if (config.disk !== undefined && !isDiskBacking(config.disk)) {
     throw new RangeError(`Cannot use disk ${config.disk}: it must be "file" or "cached"`);
   }
 }
@@ -309,14 +317,10 @@ export function copyFor(
  */
 export const SETTLE_MS = 12;
 
-/** How many series each round runs at each size. */
-const SERIES_COUNT = 4;
-
 /** The order of the series in round `round` at size index `i`: rotated, so each runs first. */
 export function seriesOrder(round: number, i: number): Series[] {
-  const all: Series[] = ["kernel", "worker", "copy", "shared"];
-  const k = (round + i) % all.length;
-  return [...all.slice(k), ...all.slice(0, k)];
+  const k = (round + i) % SERIES.length;
+  return [...SERIES.slice(k), ...SERIES.slice(0, k)];
 }
 
 /**
@@ -353,7 +357,7 @@ export async function runStudy(
     }
 
     const prime = (config.primeMs ?? 0) > 0;
-    const total = config.sizes.length * SERIES_COUNT * (config.trials + 1) +
+    const total = config.sizes.length * SERIES.length * (config.trials + 1) +
       (prime ? HOSTS.length : 0);
     let done = 0;
     const once = async (
