@@ -137,16 +137,17 @@ export class DiskImage {
     } finally {
       file.close();
     }
-    if (options.cache !== true) return new DiskImage(fileBackend(fd), actual, path, created);
+    const backend = fileBackend(fd);
+    if (options.cache !== true) return new DiskImage(backend, actual, path, created);
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(actual);
-      fileBackend(fd).readAt(0, bytes);
+      backend.readAt(0, bytes);
     } catch (error) {
-      fs.closeSync(fd);
+      backend.close();
       throw error;
     }
-    return new DiskImage(cachedBackend(fd, bytes), actual, path, created);
+    return new DiskImage(cachedBackend(backend, bytes), actual, path, created);
   }
 
   /**
@@ -296,15 +297,13 @@ function fileBackend(fd: number): Backend {
   };
 }
 
-/** The file's bytes in memory; writes go through to the file as well. */
-function cachedBackend(fd: number, bytes: Uint8Array): Backend {
-  const file = fileBackend(fd);
+/** The file's bytes in memory (read from there); writes go through to the file as well. */
+function cachedBackend(file: Backend, bytes: Uint8Array): Backend {
+  const memory = memoryBackend(bytes);
   return {
-    readAt(offset, into) {
-      into.set(bytes.subarray(offset, offset + into.length));
-    },
+    readAt: memory.readAt,
     writeAt(offset, data) {
-      bytes.set(data, offset);
+      memory.writeAt(offset, data);
       file.writeAt(offset, data);
     },
     flush: file.flush,
