@@ -1,25 +1,12 @@
 // A map made for a call (MapOptions.failsCall) settles in the driver, with the object's address or the
 // refusal, and a refusal fails the call, on both hosts.
 import { assertEquals, assertRejects } from "@std/assert";
-import { fromFileUrl } from "@std/path";
-import { boot } from "../kernel/boot.ts";
 import { PermissionDeniedError } from "../kernel/errors.ts";
-import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
-
-const DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
+import { withProbe } from "./_probe_harness.ts";
 
 for (const host of ["kernel", "worker"] as const) {
   Deno.test(`a map made for a call settles with no other traffic, or fails the call (${host} host)`, async () => {
-    const kernel = await boot({
-      names: ":memory:",
-      drivers: DRIVERS,
-      machine: { ide: false },
-      host,
-    });
-    try {
-      await kernel.machine.attachPci(probeIdentity(16), createProbeDevice("probe16"));
-      await kernel.drivers.settled();
-      const probe = kernel.mint(await kernel.names.lookup("dev/probe16"));
+    await withProbe(host, 16, async (kernel, probe) => {
       const { capability } = kernel.allocate(4096, "map-for-call");
       // Nothing else flows between the kernel and the driver: the promise must still settle.
       assertEquals(await kernel.invoke(probe, "IProbe.mapFor", [capability]), "queued");
@@ -41,8 +28,6 @@ for (const host of ["kernel", "worker"] as const) {
       // A good one after the refusal still maps.
       await kernel.invoke(probe, "IProbe.mapFor", [capability]);
       assertEquals(await kernel.invoke(probe, "IProbe.mapped", []), `mapped ${capability.address}`);
-    } finally {
-      await kernel.shutdown();
-    }
+    });
   });
 }

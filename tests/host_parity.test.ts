@@ -1,25 +1,17 @@
 // What a driver meets must not depend on the host it runs on: refused exports, and memory freed
 // under a driver's DMA mapping.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { fromFileUrl } from "@std/path";
 import { BlockClient } from "../clients/block_client.ts";
 import { boot } from "../kernel/boot.ts";
-import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
+import { withProbe } from "./_probe_harness.ts";
 
-const DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
 const HOSTS = ["kernel", "worker"] as const;
 
-async function refusedExports(host: "kernel" | "worker"): Promise<string> {
-  const kernel = await boot({ names: ":memory:", drivers: DRIVERS, machine: { ide: false }, host });
-  try {
-    await kernel.machine.attachPci(probeIdentity(17), createProbeDevice("probe17"));
-    await kernel.drivers.settled();
+function refusedExports(host: "kernel" | "worker"): Promise<string> {
+  return withProbe(host, 17, async (kernel, device) => {
     assertEquals(kernel.drivers.instance("probe17")?.host, host);
-    const device = kernel.mint(await kernel.names.lookup("dev/probe17"));
     return await kernel.invoke(device, "IProbe.attempt", []) as string;
-  } finally {
-    await kernel.shutdown();
-  }
+  });
 }
 
 Deno.test("an export with a method missing, or of an undeclared interface, is refused alike on both hosts", async () => {
@@ -39,16 +31,7 @@ Deno.test("an export with a method missing, or of an undeclared interface, is re
 
 for (const host of HOSTS) {
   Deno.test(`memory freed while a driver has it mapped loses its mapping, and its address maps again (${host} host)`, async () => {
-    const kernel = await boot({
-      names: ":memory:",
-      drivers: DRIVERS,
-      machine: { ide: false },
-      host,
-    });
-    try {
-      await kernel.machine.attachPci(probeIdentity(0), createProbeDevice("probe0"));
-      await kernel.drivers.settled();
-      const device = kernel.mint(await kernel.names.lookup("dev/probe0"));
+    await withProbe(host, 0, async (kernel, device) => {
       const first = kernel.allocate(4096, "first");
       // The driver maps it for DMA and keeps the mapping.
       assertEquals(await kernel.invoke(device, "IProbe.mapFor", [first.capability]), "queued");
@@ -72,9 +55,7 @@ for (const host of HOSTS) {
       assertEquals(await kernel.invoke(device, "IProbe.mapFor", [second.capability]), "queued");
       assertEquals(await kernel.invoke(device, "IProbe.mapped", []), `mapped ${second.address}`);
       assertEquals(mapped(), ["second"]);
-    } finally {
-      await kernel.shutdown();
-    }
+    });
   });
 }
 
