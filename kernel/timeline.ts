@@ -95,6 +95,11 @@ function checkChannel(t: TimelineChannel): void {
   if (!Array.isArray(t.kinds)) throw new TypeError("Cannot open timeline: kinds missing");
 }
 
+/** What this thread adds to `performance.now()` to read the channel's clock (ms on its base). */
+function clockOffset(t: TimelineChannel): number {
+  return performance.timeOrigin - new Float64Array(t.buffer, BASE_AT, 1)[0]!;
+}
+
 /**
  * One end's part (an {@link Endpoint} makes it from its channel): stamps the frames its writer
  * publishes, records the messages its loop delivers.
@@ -136,7 +141,7 @@ export class TimelineEnd {
     this.#since = new Float64Array(t.buffer, SINCE_AT, 1);
     t.kinds.forEach((k, i) => this.#kindCodes.set(k, i));
     this.#other = t.kinds.length;
-    this.#offset = performance.timeOrigin - new Float64Array(t.buffer, BASE_AT, 1)[0]!;
+    this.#offset = clockOffset(t);
   }
 
   /** Whether recording is on (read once per publish or message). */
@@ -204,13 +209,14 @@ export interface TimelineRecords {
 export class Timeline {
   #channel: TimelineChannel;
   #header: Int32Array;
-  #end: TimelineEnd;
+  /** This thread's offset onto the channel's clock (see {@link clockOffset}). */
+  #offset: number;
 
   constructor(t: TimelineChannel) {
     checkChannel(t);
     this.#channel = t;
     this.#header = new Int32Array(t.buffer, 0, 16);
-    this.#end = new TimelineEnd(t, "kernel");
+    this.#offset = clockOffset(t);
   }
 
   /** Clears the records and starts recording. */
@@ -218,7 +224,7 @@ export class Timeline {
     Atomics.store(this.#header, W_ON, 0);
     Atomics.store(this.#header, W_COUNT, 0);
     Atomics.store(this.#header, W_COUNT + 1, 0);
-    new Float64Array(this.#channel.buffer, SINCE_AT, 1)[0] = this.#end.now();
+    new Float64Array(this.#channel.buffer, SINCE_AT, 1)[0] = this.#offset + performance.now();
     Atomics.store(this.#header, W_ON, 1);
   }
 
