@@ -18,6 +18,7 @@ import type { Capability } from "../idl/types.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { holdsSectors, SECTOR } from "./disk.ts";
 import { quantile } from "./stats.ts";
+import { copyBytes, privateMemory, sharedMemory } from "../machine/memory_copy.ts";
 
 /** Where the driver runs: `kernel` is the in-kernel baseline, `worker` the user-level driver. */
 export type Host = "kernel" | "worker";
@@ -27,9 +28,10 @@ export const HOSTS: readonly Host[] = ["kernel", "worker"];
 
 /**
  * A measured series: a host, or an in-process memory copy: `copy` into plain memory (the physical
- * limit), `shared` into a SharedArrayBuffer (what a transfer into a memory object, which is shared
- * with the driver hosts and the device models, can reach: V8 copies into shared memory with
- * relaxed atomic stores, at about half the speed from 64 KiB on here).
+ * limit), `shared` into shared memory the way a transfer from a disk held in memory moves bytes
+ * into a memory object (shared with the driver hosts and the device models): `memory.copy` into a
+ * WebAssembly shared memory from 64 KiB on (`machine/memory_copy.ts`; `Uint8Array.set` into a
+ * SharedArrayBuffer, relaxed atomic stores, reaches about half a plain copy's speed here).
  */
 export type Series = Host | "copy" | "shared";
 
@@ -285,7 +287,7 @@ export class Rig {
 }
 
 /**
- * The copy series: `Uint8Array.set` of `size` bytes from a source as large as the disk (walked
+ * The copy series: {@link copyBytes} of `size` bytes from a source as large as the disk (walked
  * consecutively, so the source is cold like the disk image's pages) into one destination, until
  * `ms` have passed and at least `minCopies` were made. Returns the count.
  */
@@ -303,7 +305,7 @@ export function copyFor(
   while (copies < minCopies || performance.now() < end) {
     for (let i = 0; i < batch; i++) {
       if (offset + size > source.length) offset = 0;
-      destination.set(source.subarray(offset, offset + size));
+      copyBytes(destination, source.subarray(offset, offset + size));
       offset += size;
     }
     copies += batch;
@@ -346,10 +348,13 @@ export async function runStudy(
         }),
       );
     }
-    const source = new Uint8Array(imageBytes);
+    // The source is memory like a disk image held in memory; the shared destination like a
+    // memory object (both WebAssembly memories: `copyBytes` moves bytes between them with
+    // memory.copy), the plain one an ordinary buffer (`copyBytes` is `set` there).
+    const source = privateMemory(imageBytes);
     for (let i = 0; i < source.length; i += 4096) source[i] = i >> 12; // touch every page
     const destination = new Uint8Array(largest);
-    const shared = new Uint8Array(new SharedArrayBuffer(largest));
+    const shared = sharedMemory(largest);
     const sectors = imageBytes / SECTOR;
     for (const rig of rigs.values()) {
       await rig.verify(0, 8);

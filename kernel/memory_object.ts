@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sharedMemory } from "../machine/memory_copy.ts";
 import { type Address, formatAddress } from "./address.ts";
 
 /** The largest memory object: 1 GiB. */
@@ -33,8 +34,10 @@ export class MemoryObject {
     checkMemorySize(size);
     this.address = address;
     this.size = size;
-    this.buffer = new SharedArrayBuffer(size);
-    this.bytes = new Uint8Array(this.buffer);
+    // From 64 KiB a WebAssembly memory (its buffer rounded up to whole pages; `bytes` is `size`
+    // long): device models copy into it at a plain copy's speed (../machine/memory_copy.ts).
+    this.bytes = sharedMemory(size);
+    this.buffer = this.bytes.buffer as SharedArrayBuffer;
     this.label = label;
   }
 

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { copyBytes } from "./memory_copy.ts";
+
 /** Direction of a DMA access, from the device's point of view. */
 export type DmaDirection = "read" | "write";
 
@@ -84,14 +86,14 @@ export class Iommu {
     return {
       read: (address, length) => {
         const out = new Uint8Array(length);
-        this.#access(device, address, length, "read", (src) => out.set(src));
+        this.#access(device, address, length, "read", (src) => copyBytes(out, src));
         return out;
       },
       readInto: (address, target) => {
-        this.#access(device, address, target.length, "read", (src) => target.set(src));
+        this.#access(device, address, target.length, "read", (src) => copyBytes(target, src));
       },
       write: (address, data) => {
-        this.#access(device, address, data.length, "write", (dst) => dst.set(data));
+        this.#access(device, address, data.length, "write", (dst) => copyBytes(dst, data));
       },
       view: (address, length, direction) => {
         let out: Uint8Array | undefined;

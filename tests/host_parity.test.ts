@@ -91,3 +91,20 @@ async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
   assert(condition(), "timed out");
 }
+
+Deno.test("DMA memory a driver allocates is as long as it asked for on both hosts, also where it is a WebAssembly memory of whole pages", async () => {
+  for (const host of HOSTS) {
+    await withProbe(host, 0, async (kernel, device) => {
+      for (const size of [100, 65536, 100_000]) {
+        const got = await kernel.invoke(device, "IProbe.allocate", [size]) as string;
+        const [length, address] = got.split(" at ");
+        assertEquals(Number(length), size, `${host} host, ${size} bytes`);
+        // The device sees the same bytes (the driver wrote them all), and no more of them.
+        const mapping = kernel.machine.iommu.mappings("probe0")
+          .find((m) => m.mapping.address === BigInt(address!))?.mapping;
+        assertEquals(mapping?.bytes.length, size);
+        assertEquals([mapping?.bytes[0], mapping?.bytes[size - 1]], [0xa5, 0xa5]);
+      }
+    });
+  }
+});

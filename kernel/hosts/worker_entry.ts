@@ -417,7 +417,8 @@ function start(init: InitMessage): void {
         allocs.set(id, p);
         send({ t: "req", id, op: "alloc", a: [size] });
         const reply = await p.promise;
-        return { address: reply.address, bytes: new Uint8Array(reply.buffer) };
+        // The buffer may be longer (whole WebAssembly pages, ../memory_object.ts).
+        return { address: reply.address, bytes: new Uint8Array(reply.buffer, 0, size) };
       },
     },
     export: (iface, implementation) => {
