@@ -7,13 +7,23 @@
  * message waited behind the receiving thread's other work. The profile's sampler cannot tell
  * the two apart; the clock can.
  *
+ * At depth 1 the messages of one request follow each other, so the two directions merged by
+ * time give the request's critical path ({@link criticalPath}): every publish and delivery in
+ * order, the time between them, and whose time it was (a crossing, the kernel's thread, the
+ * driver's).
+ *
  * While recording, both threads read the clock for every message (about 0.2 µs each): the
  * request rate of a timed run is lower than the study's.
  *
  * @module
  */
 
-import { summarizeTimeline, type TimelineRecords, type TimelineRow } from "../kernel/timeline.ts";
+import {
+  summarizeTimeline,
+  type TimelineRecord,
+  type TimelineRecords,
+  type TimelineRow,
+} from "../kernel/timeline.ts";
 import { formatSize } from "./results.ts";
 import { tableLines } from "./table.ts";
 import { type DiskBacking, Rig } from "./study.ts";
@@ -125,5 +135,161 @@ export function formatTimeline(report: TimelineReport): string {
     "itself. Above it: the message waited behind the receiving thread's other work (a result",
     "behind the device's transfer, say). Both threads read the clock per message meanwhile.",
   );
+  if (options.depth === 1) {
+    const path = criticalPath(records);
+    if (path) lines.push("", ...formatCriticalPath(path));
+  }
   return lines.join("\n");
+}
+
+/** One step of a request's {@link CriticalPath}: from one event to the next. */
+export interface PathStep {
+  /** The event the step ends with, e.g. "driver gets call" (a repeat is numbered: "#2"). */
+  readonly event: string;
+  /**
+   * What the time was: a message `crossing` (its publish to its delivery), one thread's work
+   * between two events of its own (`kernel`, `driver`), or `both` (the two events are on
+   * different threads and not one message: concurrent work).
+   */
+  readonly where: "crossing" | "kernel" | "driver" | "both";
+  /** Median and mean µs from the previous event (the first step: from the request's start). */
+  readonly p50: number;
+  readonly mean: number;
+}
+
+/** What {@link criticalPath} found: the usual order of a request's messages, timed. */
+export interface CriticalPath {
+  /** Requests seen (calls to the driver, but the last: it has no end). */
+  readonly requests: number;
+  /** Requests whose events came in the usual order (the steps are theirs). */
+  readonly matching: number;
+  readonly steps: readonly PathStep[];
+  /** Median of the requests' whole cycles (call to next call), µs. */
+  readonly cycleP50: number;
+}
+
+interface PathEvent {
+  readonly t: number;
+  readonly label: string;
+  readonly thread: "kernel" | "driver";
+  /** The message's index in the merged list, shared by its send and its delivery. */
+  readonly message: number;
+}
+
+/**
+ * A depth-1 run's messages as one timeline: each message is two events, its publish ("kernel
+ * sends call") and its delivery ("driver gets call"), ordered by time (the kernel's clock); a
+ * request runs from one call to the driver to the next. Requests in the most common order of
+ * events give the steps: per step the median and mean time from the event before. Their sum
+ * is about a request's cycle; `where` says whose time a step was. Undefined with fewer than
+ * two requests.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { criticalPath } from "./timeline.ts";
+ * const call = (at: number) => ({ kind: "call", us: 1, at });
+ * const result = (at: number) => ({ kind: "result", us: 2, at });
+ * const path = criticalPath({
+ *   toWorker: [call(1), call(11), call(21)],
+ *   toKernel: [result(6), result(16)],
+ *   dropped: { toWorker: 0, toKernel: 0 },
+ *   clockOffsetUs: 0,
+ *   rawMinUs: { toWorker: 1, toKernel: 2 },
+ * })!;
+ * assertEquals(path.steps.map((s) => [s.event, s.where, s.p50]), [
+ *   ["driver gets call", "crossing", 1],
+ *   ["driver sends result", "driver", 3],
+ *   ["kernel gets result", "crossing", 2],
+ *   ["kernel sends next call", "kernel", 4],
+ * ]);
+ * assertEquals([path.requests, path.matching, path.cycleP50], [2, 2, 10]);
+ * ```
+ */
+export function criticalPath(records: TimelineRecords): CriticalPath | undefined {
+  const events: PathEvent[] = [];
+  let message = 0;
+  const add = (list: readonly TimelineRecord[], from: "kernel" | "driver") => {
+    const to = from === "kernel" ? "driver" : "kernel";
+    for (const r of list) {
+      events.push({ t: r.at - r.us, label: `${from} sends ${r.kind}`, thread: from, message });
+      events.push({ t: r.at, label: `${to} gets ${r.kind}`, thread: to, message });
+      message++;
+    }
+  };
+  add(records.toWorker, "kernel");
+  add(records.toKernel, "driver");
+  // Ties: a send before its own delivery.
+  events.sort((a, b) => a.t - b.t || (a.label.includes(" sends ") ? -1 : 1));
+  const starts: number[] = [];
+  events.forEach((e, i) => {
+    if (e.label === "kernel sends call") starts.push(i);
+  });
+  if (starts.length < 3) return undefined;
+  // One request: the events after its call, up to and with the next call.
+  const requests: PathEvent[][] = [];
+  for (let r = 0; r + 1 < starts.length; r++) {
+    requests.push(events.slice(starts[r]!, starts[r + 1]! + 1));
+  }
+  const signature = (req: PathEvent[]) => req.map((e) => e.label).join("|");
+  const counts = new Map<string, number>();
+  for (const req of requests) counts.set(signature(req), (counts.get(signature(req)) ?? 0) + 1);
+  let usual = "";
+  let most = 0;
+  for (const [sig, n] of counts) if (n > most) [usual, most] = [sig, n];
+  const matching = requests.filter((req) => signature(req) === usual);
+  const first = matching[0]!;
+  const seen = new Map<string, number>();
+  const names = first.map((e, i) => {
+    if (i === first.length - 1) return "kernel sends next call";
+    const n = (seen.get(e.label) ?? 0) + 1;
+    seen.set(e.label, n);
+    return n > 1 ? `${e.label} #${n}` : e.label;
+  });
+  const steps: PathStep[] = [];
+  for (let i = 1; i < first.length; i++) {
+    const before = first[i - 1]!, event = first[i]!;
+    const where = before.message === event.message
+      ? "crossing"
+      : before.thread === event.thread
+      ? event.thread
+      : "both";
+    const deltas = matching.map((req) => req[i]!.t - req[i - 1]!.t);
+    steps.push({ event: names[i]!, where, p50: median(deltas), mean: mean(deltas) });
+  }
+  const cycles = requests.map((req) => req[req.length - 1]!.t - req[0]!.t);
+  return { requests: requests.length, matching: matching.length, steps, cycleP50: median(cycles) };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** The critical path as printed lines: a table of its steps and what they add up to. */
+export function formatCriticalPath(path: CriticalPath): string[] {
+  const total = path.steps.reduce((a, s) => a + s.p50, 0);
+  const byWhere = new Map<string, number>();
+  for (const s of path.steps) byWhere.set(s.where, (byWhere.get(s.where) ?? 0) + s.p50);
+  const rows = path.steps.map((s) => [
+    s.event,
+    s.where,
+    s.p50.toFixed(2),
+    s.mean.toFixed(2),
+    `${(100 * s.p50 / total).toFixed(1)}%`,
+  ]);
+  return [
+    `One request, message by message (${path.matching} of ${path.requests} requests in this ` +
+    `order; cycle p50 ${path.cycleP50.toFixed(2)} µs, sum of step medians ${total.toFixed(2)}):`,
+    ...tableLines(["step: up to", "whose time", "p50 µs", "mean µs", "share"], rows, { left: 2 }),
+    "",
+    "per kind of time (sum of step medians): " +
+    [...byWhere].map(([w, us]) => `${w} ${us.toFixed(2)} µs`).join(", "),
+    "The device's transfer runs on the kernel's thread: it is the kernel step that ends in",
+    '"kernel sends irq".',
+  ];
 }

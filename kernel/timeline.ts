@@ -8,8 +8,8 @@
  * A channel made with `createChannel(capacity, { timeline: createTimeline(kinds) })` carries a
  * {@link TimelineChannel}: a SharedArrayBuffer both ends write while recording is on. The writer
  * stamps each frame as it publishes it (by the frame's sequence number on its ring), and the
- * receiving endpoint records, per message it delivers, its kind and its latency. Off, it costs a
- * field test per publish and per message.
+ * receiving endpoint records, per message it delivers, its kind, its latency and when it delivered
+ * it. Off, it costs a field test per publish and per message.
  *
  * The two threads' clocks (`performance.timeOrigin + performance.now()`, on a base both read
  * from the buffer) differ by about a microsecond in Deno 2.9 (each isolate's time origin is its
@@ -49,14 +49,16 @@ export const TIMELINE_SLOTS = 1 << 17;
 
 // Layout of the buffer (bytes): Int32 words at 0 (on, records per direction, lost per direction),
 // the clock base and the start time as Float64 at 64 and 72, then per direction the send stamps
-// of frames by sequence, the recorded latencies and the recorded kinds.
+// of frames by sequence, the recorded latencies, the recorded delivery times and the recorded
+// kinds.
 const W_ON = 0;
 const W_COUNT = 1; // + direction
 const BASE_AT = 64;
 const SINCE_AT = 72;
 const STAMPS_AT = 128;
 const LATENCY_AT = STAMPS_AT + 2 * 8 * TIMELINE_SLOTS;
-const KINDS_AT = LATENCY_AT + 2 * 8 * TIMELINE_SLOTS;
+const DELIVERED_AT = LATENCY_AT + 2 * 8 * TIMELINE_SLOTS;
+const KINDS_AT = DELIVERED_AT + 2 * 8 * TIMELINE_SLOTS;
 const BYTES = KINDS_AT + 2 * TIMELINE_SLOTS;
 
 /** Direction 0: kernel to worker; 1: worker to kernel. */
@@ -109,6 +111,7 @@ export class TimelineEnd {
   #stampsOut: Float64Array;
   #stampsIn: Float64Array;
   #latency: Float64Array;
+  #delivered: Float64Array;
   #kinds: Uint8Array;
   #since: Float64Array;
   #kindCodes = new Map<string, number>();
@@ -135,6 +138,11 @@ export class TimelineEnd {
     this.#latency = new Float64Array(
       t.buffer,
       LATENCY_AT + this.#in * 8 * TIMELINE_SLOTS,
+      TIMELINE_SLOTS,
+    );
+    this.#delivered = new Float64Array(
+      t.buffer,
+      DELIVERED_AT + this.#in * 8 * TIMELINE_SLOTS,
       TIMELINE_SLOTS,
     );
     this.#kinds = new Uint8Array(t.buffer, KINDS_AT + this.#in * TIMELINE_SLOTS, TIMELINE_SLOTS);
@@ -178,6 +186,7 @@ export class TimelineEnd {
     const k = Atomics.add(this.#header, W_COUNT + this.#in, 1);
     if (k < 0 || k >= TIMELINE_SLOTS) return;
     this.#latency[k] = now - sent;
+    this.#delivered[k] = now;
     const t = (message as { t?: unknown } | null)?.t;
     this.#kinds[k] = typeof t === "string" ? this.#kindCodes.get(t) ?? this.#other : this.#other;
   }
@@ -188,6 +197,11 @@ export interface TimelineRecord {
   readonly kind: string;
   /** From its publication to its delivery, in µs, corrected by the clock offset estimate. */
   readonly us: number;
+  /**
+   * When it was delivered, in µs since recording started, on the kernel's clock (the driver's
+   * corrected by the offset estimate); it was published `us` before.
+   */
+  readonly at: number;
 }
 
 /** What {@link Timeline.stop} returns. */
@@ -232,6 +246,7 @@ export class Timeline {
   stop(): TimelineRecords {
     Atomics.store(this.#header, W_ON, 0);
     const kinds = this.#channel.kinds;
+    const since = new Float64Array(this.#channel.buffer, SINCE_AT, 1)[0]!;
     const read = (dir: Direction) => {
       const delivered = Atomics.load(this.#header, W_COUNT + dir);
       const n = Math.max(0, Math.min(delivered, TIMELINE_SLOTS));
@@ -240,17 +255,23 @@ export class Timeline {
         LATENCY_AT + dir * 8 * TIMELINE_SLOTS,
         TIMELINE_SLOTS,
       );
+      const deliveredAt = new Float64Array(
+        this.#channel.buffer,
+        DELIVERED_AT + dir * 8 * TIMELINE_SLOTS,
+        TIMELINE_SLOTS,
+      );
       const codes = new Uint8Array(
         this.#channel.buffer,
         KINDS_AT + dir * TIMELINE_SLOTS,
         TIMELINE_SLOTS,
       );
-      const out: { kind: string; us: number }[] = [];
+      const out: TimelineRecord[] = [];
       let min = Infinity;
       for (let i = 0; i < n; i++) {
         const us = latency[i]! * 1000;
-        if (!Number.isFinite(us)) continue;
-        out.push({ kind: kinds[codes[i]!] ?? "other", us });
+        const at = (deliveredAt[i]! - since) * 1000;
+        if (!Number.isFinite(us) || !Number.isFinite(at)) continue;
+        out.push({ kind: kinds[codes[i]!] ?? "other", us, at });
         if (us < min) min = us;
       }
       return { out, min, dropped: Math.max(0, delivered - n) };
@@ -262,8 +283,9 @@ export class Timeline {
       ? (k2w.min - w2k.min) / 2
       : 0;
     return {
-      toWorker: k2w.out.map((r) => ({ kind: r.kind, us: r.us - offset })),
-      toKernel: w2k.out.map((r) => ({ kind: r.kind, us: r.us + offset })),
+      // Delivered on the driver's clock: to the kernel's by the offset.
+      toWorker: k2w.out.map((r) => ({ kind: r.kind, us: r.us - offset, at: r.at - offset })),
+      toKernel: w2k.out.map((r) => ({ kind: r.kind, us: r.us + offset, at: r.at })),
       dropped: { toWorker: k2w.dropped, toKernel: w2k.dropped },
       clockOffsetUs: offset,
       rawMinUs: { toWorker: k2w.min, toKernel: w2k.min },
@@ -294,8 +316,8 @@ export interface TimelineRow {
  * import { assertEquals } from "@std/assert";
  * import { summarizeTimeline } from "./timeline.ts";
  * const rows = summarizeTimeline({
- *   toWorker: [{ kind: "call", us: 1 }, { kind: "call", us: 3 }],
- *   toKernel: [{ kind: "result", us: 2 }],
+ *   toWorker: [{ kind: "call", us: 1, at: 1 }, { kind: "call", us: 3, at: 9 }],
+ *   toKernel: [{ kind: "result", us: 2, at: 5 }],
  *   dropped: { toWorker: 0, toKernel: 0 },
  *   clockOffsetUs: 0,
  *   rawMinUs: { toWorker: 1, toKernel: 2 },

@@ -13,7 +13,7 @@ import {
   TIMELINE_SLOTS,
   TimelineEnd,
 } from "../kernel/timeline.ts";
-import { formatTimeline } from "../bench/timeline.ts";
+import { criticalPath, formatTimeline } from "../bench/timeline.ts";
 
 // Both ends in this thread: no spinning (it could never see the peer).
 const options = { spinMicros: 0 };
@@ -81,6 +81,58 @@ Deno.test("a timeline records every message by kind and direction, and only whil
   ]);
 });
 
+Deno.test("the critical path numbers repeated events, tells crossings from work, and takes the usual order", () => {
+  const rec = (kind: string, at: number, us: number) => ({ kind, at, us });
+  // Two requests of call, two posted writes, irq; a third in another order (skipped), and the
+  // call that ends the last.
+  const toWorker = [
+    rec("call", 1, 1),
+    rec("irq", 8, 1),
+    rec("call", 21, 1),
+    rec("irq", 28, 1),
+    rec("call", 41, 1),
+    rec("irq", 43, 1),
+    rec("call", 61, 1),
+  ];
+  const toKernel = [
+    rec("mmio_wb", 4, 1),
+    rec("mmio_wb", 6, 1),
+    rec("mmio_wb", 24, 1),
+    rec("mmio_wb", 26, 1),
+    rec("mmio_wb", 46, 1), // after the irq this time
+    rec("mmio_wb", 48, 1),
+  ];
+  const path = criticalPath({
+    toWorker,
+    toKernel,
+    dropped: { toWorker: 0, toKernel: 0 },
+    clockOffsetUs: 0,
+    rawMinUs: { toWorker: 1, toKernel: 1 },
+  })!;
+  assertEquals([path.requests, path.matching, path.cycleP50], [3, 2, 20]);
+  assertEquals(path.steps.map((s) => [s.event, s.where, s.p50]), [
+    ["driver gets call", "crossing", 1],
+    ["driver sends mmio_wb", "driver", 2],
+    ["kernel gets mmio_wb", "crossing", 1],
+    ["driver sends mmio_wb #2", "both", 1],
+    ["kernel gets mmio_wb #2", "crossing", 1],
+    ["kernel sends irq", "kernel", 1],
+    ["driver gets irq", "crossing", 1],
+    ["kernel sends next call", "both", 12],
+  ]);
+  // Fewer than two whole requests: nothing to say.
+  assertEquals(
+    criticalPath({
+      toWorker: [rec("call", 1, 1), rec("call", 5, 1)],
+      toKernel: [],
+      dropped: { toWorker: 0, toKernel: 0 },
+      clockOffsetUs: 0,
+      rawMinUs: { toWorker: 1, toKernel: 1 },
+    }),
+    undefined,
+  );
+});
+
 Deno.test("a timeline stays in step with the frames when a full ring makes sends queue", async () => {
   const channel = createChannel(4096, { timeline: createTimeline(["big", "small"]) });
   const timeline = new Timeline(channel.timeline!);
@@ -110,9 +162,12 @@ Deno.test("garbage in a timeline's buffer makes a wrong report, not a fault", ()
   const times = new Float64Array(t.buffer, 128 + 2 * 8 * TIMELINE_SLOTS, TIMELINE_SLOTS);
   times.fill(NaN, 0, 10);
   times[10] = 1e300;
+  // Delivery times follow the latencies: NaN ones are skipped as well.
+  const delivered = new Float64Array(t.buffer, 128 + 4 * 8 * TIMELINE_SLOTS, TIMELINE_SLOTS);
+  delivered.fill(NaN, 20, 25);
   const records = timeline.stop();
   // At most the slots are read; kinds past the list read as "other"; NaN times are skipped.
-  assertEquals(records.toWorker.length, TIMELINE_SLOTS - 10);
+  assertEquals(records.toWorker.length, TIMELINE_SLOTS - 15);
   assert(records.toWorker.every((r) => r.kind === "other"));
   assertEquals(records.dropped.toWorker, 0x7fff_ffff - TIMELINE_SLOTS);
   assertEquals(records.toKernel.length, 0);
@@ -154,6 +209,23 @@ Deno.test("the worker host's driver is timed end to end; other hosts and boots s
       records,
     });
     assert(/to driver\s+call\s+1\.00/.test(report), report);
+    // Each direction's deliveries are stamped by one thread, in order, after recording began.
+    for (const list of [records.toWorker, records.toKernel]) {
+      for (let i = 1; i < list.length; i++) assert(list[i]!.at >= list[i - 1]!.at);
+      assert(list.every((r) => r.at - r.us > -50), "published before recording began");
+    }
+    // The request's path: the call crosses first, the device's transfer ends in the kernel's
+    // irq, and the kernel's next call closes the cycle; the steps add up to about a cycle.
+    const path = criticalPath(records)!;
+    assertEquals(path.requests, requests - 1);
+    assert(path.matching > 0 && path.matching <= path.requests);
+    const events = path.steps.map((s) => s.event);
+    assertEquals([events[0], path.steps[0]!.where], ["driver gets call", "crossing"]);
+    assertEquals(events.at(-1), "kernel sends next call");
+    assert(events.includes("kernel sends irq") && events.includes("driver gets irq"), `${events}`);
+    const sum = path.steps.reduce((a, s) => a + s.p50, 0);
+    assert(sum > 0.3 * path.cycleP50 && sum < 3 * path.cycleP50, `${sum} vs ${path.cycleP50}`);
+    assert(report.includes("One request, message by message"), report);
     disk.close();
   } finally {
     await kernel.shutdown();
