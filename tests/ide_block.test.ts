@@ -86,6 +86,37 @@ for (const host of ["kernel", "worker"] as const) {
     });
   });
 
+  Deno.test(`a long list of scattered blocks reads each run where it belongs, a run longer than a command too (${host} host)`, async () => {
+    await withDisk(host, async (kernel, disk) => {
+      const data = pattern(2200 * 512, 5);
+      await disk.write(0n, data);
+      // Runs of 20, 20 and 2100 blocks (more than one command's 2048), the first two out of
+      // order on the disk.
+      const runs = [[500, 20], [10, 20], [0, 2100]] as const;
+      const blocks = new BigUint64Array(
+        runs.flatMap(([at, n]) => Array.from({ length: n }, (_, i) => BigInt(at + i))),
+      );
+      const { capability } = kernel.allocate(blocks.length * 512, "scattered");
+      await kernel.invoke(disk.device, "IBlock.read", [disk.notify, {
+        blocks,
+        addr: capability.address,
+        buffer: capability,
+      }]);
+      // Requests are served in order: once a later one is done, so is this one.
+      await disk.read(0n, 1);
+      const bytes = kernel.memory(capability, "read").bytes;
+      let at = 0;
+      for (const [first, n] of runs) {
+        assertEquals(
+          bytes.subarray(at, at + n * 512),
+          data.subarray(first * 512, (first + n) * 512),
+          `run at ${first}`,
+        );
+        at += n * 512;
+      }
+    });
+  });
+
   Deno.test(`DMA mappings come and go with the requests, over many buffers (${host} host)`, async () => {
     await withDisk(host, async (kernel, disk) => {
       // The driver's own descriptor table stays mapped throughout.
@@ -168,12 +199,20 @@ for (const host of ["kernel", "worker"] as const) {
         "past the end",
       );
       // The same as 64-bit arrays (the form long lists take): past the end, and a high half set.
-      for (const bad of [[0n, 1n, 8192n], [1n << 32n]]) {
+      // A run that follows on past the last block names the first block past it.
+      for (
+        const [bad, first] of [
+          [[0n, 1n, 8192n], 8192n],
+          [[1n << 32n], 1n << 32n],
+          [[8190n, 8191n, 8192n, 8193n], 8192n],
+          [[5n, 8191n, (1n << 32n) + 8192n], (1n << 32n) + 8192n],
+        ] as const
+      ) {
         const list = new BigUint64Array(bad);
         await assertRejects(
           () => kernel.invoke(dev, "IBlock.read", [disk.notify, { ...data([]), blocks: list }]),
           RangeError,
-          `block ${bad.at(-1)} is past the end`,
+          `block ${first} is past the end`,
         );
       }
       await assertRejects(
