@@ -224,7 +224,7 @@ export function describeStatus(status: number): string {
     case -5:
       return "I/O error reported by the device";
     case -14:
-      return "DMA fault: the buffer is not mapped for the device";
+      return "fault: the device could not reach the buffer (not mapped for it, or the map refused)";
     case -19:
       return "device removed";
     case -22:

@@ -138,6 +138,11 @@ export function formatTimeline(report: TimelineReport): string {
   if (options.depth === 1) {
     const path = criticalPath(records);
     if (path) lines.push("", ...formatCriticalPath(path));
+  } else {
+    lines.push(
+      "",
+      "(requests overlap at this depth: --depth 1 also prints a request's critical path)",
+    );
   }
   return lines.join("\n");
 }

@@ -1,4 +1,5 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { BlockStatus, describeStatus } from "../driver.ts";
 import { BlockClient } from "../clients/block_client.ts";
 import type { Capability } from "../idl/types.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
@@ -63,4 +64,11 @@ Deno.test("BlockClient takes a completion that arrives before the call's id (neg
   await disk.complete(-42);
   await transfer;
   client.close();
+});
+
+Deno.test("every block status has words of its own; an unknown one is named by its number", () => {
+  const texts = Object.values(BlockStatus).map(describeStatus);
+  assertEquals(new Set(texts).size, texts.length);
+  assert(texts.every((t) => !t.startsWith("error ")), texts.join(", "));
+  assertEquals(describeStatus(-99), "error -99");
 });
