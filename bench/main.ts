@@ -19,7 +19,7 @@ import { join } from "@std/path";
 import { prepareImage } from "./disk.ts";
 import { cpuSpec, renderSvg, throughputSpec } from "./plot.ts";
 import { runCpuProfile } from "./cpu_profile.ts";
-import { formatTimeline, runTimeline } from "./timeline.ts";
+import { formatTimeline, runTimeline, timelineFileName, timelineJson } from "./timeline.ts";
 import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
@@ -58,8 +58,10 @@ const USAGE = `Usage: deno task bench [options]
                    (sampling interval, default 100), --top N (functions listed, default 20)
   --timeline       instead of the study: time every message between the kernel's thread and
                    the driver's (worker host) while it reads: per kind and direction, how many
-                   per request and how long from publish to handler. With it: --size S
-                   (default 512), --depth N (default 1), --record-ms MS (default 300)
+                   per request and how long from publish to handler; at depth 1 also a
+                   request's critical path, step by step; writes timeline-<size>-d<depth>.json
+                   to --out. With it: --size S (default 512), --depth N (default 1),
+                   --record-ms MS (default 300)
   --help           this text`;
 
 const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);
@@ -196,6 +198,10 @@ async function main(argv: string[]): Promise<number> {
       disk,
     });
     console.log(formatTimeline(report));
+    await Deno.mkdir(out, { recursive: true });
+    const file = join(out, timelineFileName(report.options));
+    await Deno.writeTextFile(file, JSON.stringify(timelineJson(report), null, 2) + "\n");
+    console.log(`\nWrote ${file}`);
     return 0;
   }
 

@@ -91,16 +91,8 @@ export function formatTimeline(report: TimelineReport): string {
     `${records.rawMinUs.toKernel.toFixed(2)} to the kernel)`,
     "",
   ];
-  // Kinds are counted over the kept records: scale to every message delivered.
   const kept = { "to driver": records.toWorker.length, "to kernel": records.toKernel.length };
-  const all = {
-    "to driver": kept["to driver"] + records.dropped.toWorker,
-    "to kernel": kept["to kernel"] + records.dropped.toKernel,
-  };
-  const rows = summarizeTimeline(records, requests).map((r): TimelineRow => ({
-    ...r,
-    perRequest: kept[r.direction] > 0 ? r.perRequest * all[r.direction] / kept[r.direction] : 0,
-  }));
+  const rows = reportRows(report);
   const header = [
     "direction",
     "kind",
@@ -145,6 +137,52 @@ export function formatTimeline(report: TimelineReport): string {
     );
   }
   return lines.join("\n");
+}
+
+/**
+ * Per direction and kind, as {@link summarizeTimeline} gives them, with the messages per request
+ * counted over every message delivered (kinds are counted over the kept records).
+ */
+function reportRows(report: TimelineReport): TimelineRow[] {
+  const { records, requests } = report;
+  const kept = { "to driver": records.toWorker.length, "to kernel": records.toKernel.length };
+  const all = {
+    "to driver": kept["to driver"] + records.dropped.toWorker,
+    "to kernel": kept["to kernel"] + records.dropped.toKernel,
+  };
+  return summarizeTimeline(records, requests).map((r): TimelineRow => ({
+    ...r,
+    perRequest: kept[r.direction] > 0 ? r.perRequest * all[r.direction] / kept[r.direction] : 0,
+  }));
+}
+
+/** The name of the JSON file {@link timelineJson} goes to, e.g. `timeline-4096-d1.json`. */
+export function timelineFileName(options: TimelineOptions): string {
+  return `timeline-${options.size}-d${options.depth}.json`;
+}
+
+/**
+ * What a timed run measured, as JSON: the run (options, requests, wall time, request latency
+ * percentiles), the clock offset, per direction and kind the messages' counts and latencies, and
+ * at depth 1 the critical path. Every time in µs. Not the raw records (a run keeps up to 2^17 a
+ * direction).
+ */
+export function timelineJson(report: TimelineReport): Record<string, unknown> {
+  const { options, requests, wallMs, records } = report;
+  const sorted = [...report.latencies].sort((a, b) => a - b);
+  const at = (p: number) => sorted.length > 0 ? sorted[Math.floor((sorted.length - 1) * p)]! : null;
+  return {
+    host: "worker",
+    options: { ...options, disk: options.disk ?? "file" },
+    requests,
+    wallMs,
+    requestUs: { p50: at(0.5), p90: at(0.9), p99: at(0.99) },
+    clockOffsetUs: records.clockOffsetUs,
+    rawMinUs: records.rawMinUs,
+    dropped: records.dropped,
+    messages: reportRows(report),
+    criticalPath: options.depth === 1 ? criticalPath(records) ?? null : null,
+  };
 }
 
 /** One step of a request's {@link CriticalPath}: from one event to the next. */

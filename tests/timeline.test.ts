@@ -13,7 +13,7 @@ import {
   TIMELINE_SLOTS,
   TimelineEnd,
 } from "../kernel/timeline.ts";
-import { criticalPath, formatTimeline } from "../bench/timeline.ts";
+import { criticalPath, formatTimeline, timelineFileName, timelineJson } from "../bench/timeline.ts";
 
 // Both ends in this thread: no spinning (it could never see the peer).
 const options = { spinMicros: 0 };
@@ -226,6 +226,24 @@ Deno.test("the worker host's driver is timed end to end; other hosts and boots s
     const sum = path.steps.reduce((a, s) => a + s.p50, 0);
     assert(sum > 0.3 * path.cycleP50 && sum < 3 * path.cycleP50, `${sum} vs ${path.cycleP50}`);
     assert(report.includes("One request, message by message"), report);
+    // The same as JSON, for plots: the messages per kind and the path.
+    const json = JSON.parse(JSON.stringify(timelineJson({
+      options: { size: 4096, depth: 1, ms: 0, primeMs: 0 },
+      requests,
+      wallMs: 1,
+      latencies: [1, 2, 3],
+      records,
+    })));
+    assertEquals([json.requests, json.options.disk, json.requestUs.p50], [requests, "file", 2]);
+    assertEquals(
+      json.messages.find((m: { kind: string }) => m.kind === "call").perRequest,
+      1,
+    );
+    assertEquals(json.criticalPath.steps.length, path.steps.length);
+    assertEquals(
+      timelineFileName({ size: 4096, depth: 8, ms: 0, primeMs: 0 }),
+      "timeline-4096-d8.json",
+    );
     disk.close();
   } finally {
     await kernel.shutdown();
