@@ -67,6 +67,12 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const WATCHDOG_MS = 100;
 
 /**
+ * What the receive loop awaits for one microtask turn: an already resolved promise. Awaiting it
+ * takes one turn, as `await null` does, without making a new promise each time (the loop takes
+ * tens of turns a request while it polls).
+ */
+const TURN: Promise<void> = Promise.resolve();
+/**
  * Microtask turns an endpoint's poll only looks before it spins: a promise chain continued by
  * the message just handled advances one step per turn of ours, and a turn that spun for 2 µs
  * made every step of a caller's `await` chain cost 2 µs (3.5 µs from a result's arrival to the
@@ -1219,7 +1225,7 @@ export class Endpoint {
         }
         if (handled > 0 && reader.hasData) {
           // Let what the batch queued (a device's work, a promise's continuation) run first.
-          await null;
+          await TURN;
           continue;
         }
         if (countingWaits) {
@@ -1281,7 +1287,7 @@ export class Endpoint {
     let limit = Infinity;
     let until = 0;
     for (let turn = 0;; turn++) {
-      await null;
+      await TURN;
       if (reader.hasData) return true;
       if (turn < LOOK_TURNS) continue;
       if ((turn & (CLOCK_EVERY - 1)) === 0) {

@@ -28,7 +28,8 @@ const PRD_EOT = 0x8000_0000;
 const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 interface Run {
-  lba: bigint;
+  /** A number, not a bigint: the disk has fewer than 2^31 blocks, and a bigint is garbage. */
+  lba: number;
   count: number;
   /** Device address of the run's first byte. */
   addr: bigint;
@@ -93,7 +94,7 @@ function word(id: Uint8Array, n: number): number {
 
 /** The run of `count` blocks from `first`, landing at list entry `at` of a buffer at `addr`. */
 function runOf(first: number, count: number, addr: bigint, at: number): Run {
-  return { lba: BigInt(first), count, addr: addr + BigInt(at * SECTOR) };
+  return { lba: first, count, addr: addr + BigInt(at * SECTOR) };
 }
 
 /** The driver's start entry: probe the disk, then serve IBlock and IIde. */
@@ -119,24 +120,26 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     });
   }
 
-  function selectLba(lba: bigint, count: number, ext: boolean): void {
+  /** Programs the LBA (below 2^48: a number's bit operations see its low 32 bits). */
+  function selectLba(lba: number, count: number, ext: boolean): void {
     if (ext) {
       // 48-bit: the "previous" bytes first, then the current ones (two-deep FIFO).
+      const high = Math.floor(lba / 0x1_0000_0000);
       regs.sectorCount.writeRaw(count >> 8);
-      regs.lbaLow.writeRaw(Number((lba >> 24n) & 0xffn));
-      regs.lbaMid.writeRaw(Number((lba >> 32n) & 0xffn));
-      regs.lbaHigh.writeRaw(Number((lba >> 40n) & 0xffn));
+      regs.lbaLow.writeRaw((lba >>> 24) & 0xff);
+      regs.lbaMid.writeRaw(high & 0xff);
+      regs.lbaHigh.writeRaw((high >>> 8) & 0xff);
       regs.sectorCount.writeRaw(count & 0xff);
-      regs.lbaLow.writeRaw(Number(lba & 0xffn));
-      regs.lbaMid.writeRaw(Number((lba >> 8n) & 0xffn));
-      regs.lbaHigh.writeRaw(Number((lba >> 16n) & 0xffn));
+      regs.lbaLow.writeRaw(lba & 0xff);
+      regs.lbaMid.writeRaw((lba >>> 8) & 0xff);
+      regs.lbaHigh.writeRaw((lba >>> 16) & 0xff);
       regs.device.write((w) => w.lba().dev(Dev.DEVICE0));
     } else {
       regs.sectorCount.writeRaw(count & 0xff);
-      regs.lbaLow.writeRaw(Number(lba & 0xffn));
-      regs.lbaMid.writeRaw(Number((lba >> 8n) & 0xffn));
-      regs.lbaHigh.writeRaw(Number((lba >> 16n) & 0xffn));
-      regs.device.write((w) => w.lba().dev(Dev.DEVICE0).head(Number((lba >> 24n) & 0xfn)));
+      regs.lbaLow.writeRaw(lba & 0xff);
+      regs.lbaMid.writeRaw((lba >>> 8) & 0xff);
+      regs.lbaHigh.writeRaw((lba >>> 16) & 0xff);
+      regs.device.write((w) => w.lba().dev(Dev.DEVICE0).head((lba >>> 24) & 0xf));
     }
   }
 
@@ -158,7 +161,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
     regs.bmStatus.write((w) => w.intr().err().drv0Dma());
     regs.bmPrdTable.writeRaw(Number(prd.address & 0xffff_ffffn));
     regs.bmPrdTableHigh.writeRaw(Number(prd.address >> 32n));
-    const ext = lba + BigInt(count) > 0x0fff_ffffn || count > 256;
+    const ext = lba + count > 0x0fff_ffff || count > 256;
     selectLba(lba, count, ext);
     const cmd = op === "read"
       ? (ext ? Cmd.READ_DMA_EXT : Cmd.READ_DMA)
@@ -206,7 +209,7 @@ export async function start(ctx: DriverContext): Promise<DriverInstance> {
         const run = next.runs[0]!;
         if (
           next.op !== first.op || next.runs.length !== 1 || next.alone ||
-          run.lba !== last.lba + BigInt(last.count) || sectors + run.count > MAX_SECTORS ||
+          run.lba !== last.lba + last.count || sectors + run.count > MAX_SECTORS ||
           batch.length >= MAX_MERGE
         ) break;
         batch.push(queue.shift()!);
