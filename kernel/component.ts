@@ -125,7 +125,7 @@ export class Component {
    * `validateArgs` throws; the kernel then does not check them itself.
    */
   exportDispatch(iface: string, dispatch: Dispatch, options: { checksArgs?: boolean } = {}): void {
-    const schema = this.#declaredOrThrow(iface);
+    const schema = declaredOrThrow(this.label, this.className, this.declared, iface);
     if (this.#exported.has(iface)) {
       throw new TypeError(`Cannot export ${iface} from ${this.label}: already exported`);
     }
@@ -184,10 +184,6 @@ export class Component {
   /** A short description for errors. */
   toString(): string {
     return `${this.label} at ${formatAddress(this.address)}`;
-  }
-
-  #declaredOrThrow(iface: string): InterfaceSchema {
-    return declaredOrThrow(this.label, this.className, this.declared, iface);
   }
 }
 

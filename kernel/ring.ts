@@ -61,17 +61,16 @@ const ASLEEP = 1;
 /** Returned by {@link RingReader.readValue} when the ring is empty. */
 export const EMPTY: unique symbol = Symbol("mungi.ring.empty");
 
+/**
+ * An already resolved promise: what a wait that need not wait returns, and what the receive loop
+ * awaits for one microtask turn (one turn, as `await null`, without a new promise each time: the
+ * loop takes tens of turns a request while it polls).
+ */
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** How often a running endpoint checks that it is not asleep on a waiting message, in ms. */
 const WATCHDOG_MS = 100;
 
-/**
- * What the receive loop awaits for one microtask turn: an already resolved promise. Awaiting it
- * takes one turn, as `await null` does, without making a new promise each time (the loop takes
- * tens of turns a request while it polls).
- */
-const TURN: Promise<void> = Promise.resolve();
 /**
  * Microtask turns an endpoint's poll only looks before it spins: a promise chain continued by
  * the message just handled advances one step per turn of ours, and a turn that spun for 2 µs
@@ -1225,7 +1224,7 @@ export class Endpoint {
         }
         if (handled > 0 && reader.hasData) {
           // Let what the batch queued (a device's work, a promise's continuation) run first.
-          await TURN;
+          await RESOLVED;
           continue;
         }
         if (countingWaits) {
@@ -1287,7 +1286,7 @@ export class Endpoint {
     let limit = Infinity;
     let until = 0;
     for (let turn = 0;; turn++) {
-      await TURN;
+      await RESOLVED;
       if (reader.hasData) return true;
       if (turn < LOOK_TURNS) continue;
       if ((turn & (CLOCK_EVERY - 1)) === 0) {
