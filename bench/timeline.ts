@@ -19,6 +19,7 @@
  */
 
 import {
+  rankPercentile,
   summarizeTimeline,
   type TimelineRecord,
   type TimelineRecords,
@@ -78,7 +79,7 @@ export async function runTimeline(
 export function formatTimeline(report: TimelineReport): string {
   const { options, requests, wallMs, records } = report;
   const sorted = [...report.latencies].sort((a, b) => a - b);
-  const p50 = sorted.length > 0 ? sorted[sorted.length >> 1]! : NaN;
+  const p50 = rankPercentile(sorted, 0.5);
   const lines = [
     `Message timeline, worker host, ${formatSize(options.size)} reads at queue depth ` +
     `${options.depth}: ${requests} requests in ${wallMs.toFixed(0)} ms ` +
@@ -170,7 +171,7 @@ export function timelineFileName(options: TimelineOptions): string {
 export function timelineJson(report: TimelineReport): Record<string, unknown> {
   const { options, requests, wallMs, records } = report;
   const sorted = [...report.latencies].sort((a, b) => a - b);
-  const at = (p: number) => sorted.length > 0 ? sorted[Math.floor((sorted.length - 1) * p)]! : null;
+  const at = (p: number) => sorted.length > 0 ? rankPercentile(sorted, p) : null;
   return {
     host: "worker",
     options: { ...options, disk: options.disk ?? "file" },
@@ -298,19 +299,19 @@ export function criticalPath(records: TimelineRecords): CriticalPath | undefined
       ? event.thread
       : "both";
     const deltas = matching.map((req) => req[i]!.t - req[i - 1]!.t);
-    steps.push({ event: names[i]!, where, p50: median(deltas), mean: mean(deltas) });
+    steps.push({
+      event: names[i]!,
+      where,
+      p50: median(deltas),
+      mean: deltas.reduce((a, b) => a + b, 0) / deltas.length,
+    });
   }
   const cycles = requests.map((req) => req[req.length - 1]!.t - req[0]!.t);
   return { requests: requests.length, matching: matching.length, steps, cycleP50: median(cycles) };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
-}
-
-function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
+function median(values: readonly number[]): number {
+  return rankPercentile([...values].sort((a, b) => a - b), 0.5);
 }
 
 /** The critical path as printed lines: a table of its steps and what they add up to. */

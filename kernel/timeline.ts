@@ -293,6 +293,27 @@ export class Timeline {
   }
 }
 
+/**
+ * The `p` percentile (0..1) of ascending `sorted` values by rank, the value at index
+ * `floor(n p)` (no interpolation: every figure of a timeline is a time some message took), or
+ * NaN for none. The timeline's rule for every percentile it reports, here and in
+ * `bench/timeline.ts` (the kernel cannot use the bench's statistics).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { rankPercentile } from "./timeline.ts";
+ * assertEquals(rankPercentile([1, 2, 3, 4], 0.5), 3);
+ * assertEquals(rankPercentile([1, 2, 3, 4], 0.99), 4);
+ * assertEquals(rankPercentile([], 0.5), NaN);
+ * ```
+ */
+export function rankPercentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
 /** One line of {@link summarizeTimeline}: a direction and kind. */
 export interface TimelineRow {
   readonly direction: "to driver" | "to kernel";
@@ -340,7 +361,7 @@ export function summarizeTimeline(records: TimelineRecords, requests: number): T
     const out: TimelineRow[] = [];
     for (const [kind, l] of byKind) {
       l.sort((a, b) => a - b);
-      const q = (p: number) => l[Math.min(l.length - 1, Math.floor(l.length * p))]!;
+      const q = (p: number) => rankPercentile(l, p);
       out.push({
         direction,
         kind,
