@@ -32,7 +32,7 @@ import { DiskImage } from "../machine/disk_image.ts";
 import { InterruptBus } from "../machine/interrupt_bus.ts";
 import { formatSize } from "./results.ts";
 import { summarize } from "./stats.ts";
-import type { DiskBacking, Host } from "./study.ts";
+import { type DiskBacking, type Host, ideDisk } from "./study.ts";
 import { tableLines } from "./table.ts";
 
 /** Probe points recorded in order: parallel arrays of times (ms) and labels. */
@@ -250,11 +250,7 @@ async function traceHost(
   const trace = new Trace();
   const unprobe = probe(trace);
   try {
-    const kernel = await boot({
-      names: ":memory:",
-      host,
-      machine: { ide: { image, ...(disk === "cached" ? { cache: true } : {}) } },
-    });
+    const kernel = await boot({ names: ":memory:", host, machine: { ide: ideDisk(image, disk) } });
     try {
       const disk = await BlockClient.open(
         kernel,

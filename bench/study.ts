@@ -13,7 +13,7 @@
 
 import process from "node:process";
 import { BlockClient } from "../clients/block_client.ts";
-import { boot } from "../kernel/boot.ts";
+import { boot, type IdeDiskConfig } from "../kernel/boot.ts";
 import type { Capability } from "../idl/types.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { holdsSectors, SECTOR } from "./disk.ts";
@@ -74,6 +74,11 @@ export interface StudyConfig {
 
 /** How the study's disk holds its image: see {@link StudyConfig.disk}. */
 export type DiskBacking = "file" | "cached";
+
+/** The machine's IDE disk over the image at `image`, held as `disk` says. */
+export function ideDisk(image: string, disk: DiskBacking = "file"): IdeDiskConfig {
+  return disk === "cached" ? { image, cache: true } : { image };
+}
 
 /** Whether `text` names a {@link DiskBacking}. */
 export function isDiskBacking(text: unknown): text is DiskBacking {
@@ -199,7 +204,7 @@ export class Rig {
     const kernel = await boot({
       names: ":memory:",
       host,
-      machine: { ide: { image, ...(options.disk === "cached" ? { cache: true } : {}) } },
+      machine: { ide: ideDisk(image, options.disk) },
       irqRate: STUDY_IRQ_RATE,
       ...(options.profileDrivers ? { profileDrivers: true } : {}),
       ...(options.timeline ? { timeline: true } : {}),
