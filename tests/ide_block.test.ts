@@ -4,6 +4,7 @@ import { boot } from "../kernel/boot.ts";
 import type { HostKind } from "../kernel/hosts/driver_host.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { IdeController } from "../machine/ide_controller.ts";
+import { pattern } from "./_machine_ide_harness.ts";
 
 async function withDisk(
   host: HostKind,
@@ -26,12 +27,6 @@ async function withDisk(
   } finally {
     await kernel.shutdown();
   }
-}
-
-function pattern(bytes: number, seed: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) out[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
-  return out;
 }
 
 for (const host of ["kernel", "worker"] as const) {

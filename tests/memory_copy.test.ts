@@ -12,13 +12,7 @@ import {
   WASM_PAGE,
 } from "../machine/memory_copy.ts";
 import { MemoryObject } from "../kernel/memory_object.ts";
-
-/** A deterministic byte pattern: byte i of the result is (seed + 7 i) mod 256. */
-function pattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (seed + 7 * i) & 0xff;
-  return out;
-}
+import { pattern } from "./_machine_ide_harness.ts";
 
 Deno.test("buffers of a page or more are WebAssembly memories of exactly the size asked for", () => {
   for (
