@@ -37,9 +37,25 @@ export const MAX_CACHED_IMAGE = 1 << 30;
 interface Backend {
   readAt(offset: number, into: Uint8Array): void;
   writeAt(offset: number, data: Uint8Array): void;
+  /** Reads consecutive bytes from `offset` into `segments`, one after the other. */
+  readvAt(offset: number, segments: readonly Uint8Array[]): void;
+  /** Writes `segments`, one after the other, as consecutive bytes from `offset`. */
+  writevAt(offset: number, segments: readonly Uint8Array[]): void;
   flush(): void;
   close(): void;
 }
+
+/**
+ * A scattered transfer from or to a file goes through a bounce buffer, in one positioned read or
+ * write, when it is at most this many bytes in all and its segments average at most
+ * {@link BOUNCE_SEGMENT} bytes: a system call then costs more than a second copy of the bytes.
+ * Measured through {@link DiskImage.readvAt} from the page cache (a read per segment -> one
+ * read): 7 x 512 B 3.3-3.9 -> 1.4 µs, 16 x 4 KiB 14.1 -> 10.5 µs, 8 x 8 KiB 11.1 -> 10.0 µs, but
+ * 2 x 32 KiB 9.0 -> 10.1 µs, which is why large segments are read one by one.
+ */
+export const BOUNCE_BYTES = 64 * 1024;
+/** See {@link BOUNCE_BYTES}. */
+export const BOUNCE_SEGMENT = 8 * 1024;
 
 /**
  * A raw disk image of whole 512-byte sectors.
@@ -213,6 +229,39 @@ export class DiskImage {
     this.#dirty = true;
   }
 
+  /**
+   * Reads the bytes from `offset` on into `segments`, one after the other: the disk's side of one
+   * DMA transfer that memory holds in pieces (the segments of a PRD table, the requests of a
+   * merged command). From a file, small pieces take one positioned read (see
+   * {@link BOUNCE_BYTES}: seven of 512 bytes 1.4 µs instead of 3.3-3.9). Past the image's end is a
+   * `RangeError`, before any byte moves.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { DiskImage } from "./disk_image.ts";
+   * const disk = DiskImage.memory(4096);
+   * disk.writeAt(510, new Uint8Array([1, 2, 3, 4]));
+   * const a = new Uint8Array(2), b = new Uint8Array(2);
+   * disk.readvAt(510, [a, b]);
+   * assertEquals([...a, ...b], [1, 2, 3, 4]);
+   * ```
+   */
+  readvAt(offset: number, segments: readonly Uint8Array[]): void {
+    this.#checkBytes("read", offset, totalLength(segments));
+    this.#open("read").readvAt(offset, segments);
+  }
+
+  /**
+   * Writes `segments`, one after the other, from byte `offset` on: the other direction of
+   * {@link DiskImage.readvAt}, with the same single write for small ones.
+   */
+  writevAt(offset: number, segments: readonly Uint8Array[]): void {
+    this.#checkBytes("write", offset, totalLength(segments));
+    this.#open("write").writevAt(offset, segments);
+    this.#dirty = true;
+  }
+
   /** Makes everything written so far durable (fsync of the file); a no-op when nothing was. */
   flush(): void {
     this.#open("flush");
@@ -269,25 +318,73 @@ function checkImageSize(size: number, context: string): void {
   }
 }
 
+function totalLength(segments: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const segment of segments) total += segment.length;
+  return total;
+}
+
 function fileBackend(fd: number): Backend {
+  const readAt = (offset: number, into: Uint8Array): void => {
+    let done = 0;
+    while (done < into.length) {
+      const n = fs.readSync(fd, into, done, into.length - done, offset + done);
+      if (n === 0) {
+        // The file shrank under us: what is missing reads as zeros, like a sparse hole.
+        into.fill(0, done);
+        return;
+      }
+      done += n;
+    }
+  };
+  const writeAt = (offset: number, data: Uint8Array): void => {
+    let done = 0;
+    while (done < data.length) {
+      done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    }
+  };
+  let bounce: Uint8Array | undefined;
+  /** The bounce buffer for `total` bytes of several segments, or none (one call each then). */
+  const bounceFor = (segments: readonly Uint8Array[], total: number): Uint8Array | undefined => {
+    if (
+      segments.length < 2 || total > BOUNCE_BYTES || total > segments.length * BOUNCE_SEGMENT
+    ) return undefined;
+    return (bounce ??= new Uint8Array(BOUNCE_BYTES)).subarray(0, total);
+  };
   return {
-    readAt(offset, into) {
-      let done = 0;
-      while (done < into.length) {
-        const n = fs.readSync(fd, into, done, into.length - done, offset + done);
-        if (n === 0) {
-          // The file shrank under us: what is missing reads as zeros, like a sparse hole.
-          into.fill(0, done);
-          return;
+    readAt,
+    writeAt,
+    readvAt(offset, segments) {
+      const buffer = bounceFor(segments, totalLength(segments));
+      if (buffer === undefined) {
+        for (const segment of segments) {
+          readAt(offset, segment);
+          offset += segment.length;
         }
-        done += n;
+        return;
+      }
+      readAt(offset, buffer);
+      let at = 0;
+      for (const segment of segments) {
+        segment.set(buffer.subarray(at, at + segment.length));
+        at += segment.length;
       }
     },
-    writeAt(offset, data) {
-      let done = 0;
-      while (done < data.length) {
-        done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    writevAt(offset, segments) {
+      const buffer = bounceFor(segments, totalLength(segments));
+      if (buffer === undefined) {
+        for (const segment of segments) {
+          writeAt(offset, segment);
+          offset += segment.length;
+        }
+        return;
       }
+      let at = 0;
+      for (const segment of segments) {
+        buffer.set(segment, at);
+        at += segment.length;
+      }
+      writeAt(offset, buffer);
     },
     flush() {
       fs.fsyncSync(fd);
@@ -307,6 +404,11 @@ function cachedBackend(file: Backend, bytes: Uint8Array): Backend {
       memory.writeAt(offset, data);
       file.writeAt(offset, data);
     },
+    readvAt: memory.readvAt,
+    writevAt(offset, segments) {
+      memory.writevAt(offset, segments);
+      file.writevAt(offset, segments);
+    },
     flush: file.flush,
     close: file.close,
   };
@@ -320,6 +422,18 @@ function memoryBackend(bytes: Uint8Array): Backend {
     },
     writeAt(offset, data) {
       copyBytes(bytes.subarray(offset), data);
+    },
+    readvAt(offset, segments) {
+      for (const segment of segments) {
+        copyBytes(segment, bytes.subarray(offset, offset + segment.length));
+        offset += segment.length;
+      }
+    },
+    writevAt(offset, segments) {
+      for (const segment of segments) {
+        copyBytes(bytes.subarray(offset), segment);
+        offset += segment.length;
+      }
     },
     flush() {},
     close() {},

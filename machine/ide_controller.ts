@@ -803,13 +803,10 @@ export class IdeController implements DeviceModel {
       this.#env?.log(`DMA failed: ${message(error)}`);
       return this.#dmaFail();
     }
-    let offset = t.lba * SECTOR_SIZE;
     try {
-      for (const segment of segments) {
-        if (t.toMemory) this.image.readAt(offset, segment);
-        else this.image.writeAt(offset, segment);
-        offset += segment.length;
-      }
+      // One transfer of consecutive sectors, in as many pieces as the PRD table has entries.
+      if (t.toMemory) this.image.readvAt(t.lba * SECTOR_SIZE, segments);
+      else this.image.writevAt(t.lba * SECTOR_SIZE, segments);
     } catch (error) {
       this.#env?.log(
         `DMA ${t.toMemory ? "read" : "write"} at LBA ${t.lba} failed: ${message(error)}`,

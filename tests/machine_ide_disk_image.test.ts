@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { DEFAULT_IMAGE_SIZE, DiskImage, MAX_CACHED_IMAGE } from "../machine/disk_image.ts";
+import {
+  BOUNCE_BYTES,
+  BOUNCE_SEGMENT,
+  DEFAULT_IMAGE_SIZE,
+  DiskImage,
+  MAX_CACHED_IMAGE,
+} from "../machine/disk_image.ts";
 import { pattern } from "./_machine_ide_harness.ts";
 
 async function withTempDir(use: (dir: string) => Promise<void>): Promise<void> {
@@ -83,6 +89,123 @@ Deno.test("DiskImage byte access crosses sector boundaries", () => {
   const sector = new Uint8Array(512);
   disk.readSectors(1, 1, sector);
   assertEquals(sector.subarray(0, 88), pattern(100, 2).subarray(12));
+});
+
+/** Views of `lengths` bytes at staggered offsets of one SharedArrayBuffer (as DMA segments are). */
+function segmentsOf(lengths: readonly number[]): Uint8Array[] {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const buffer = new SharedArrayBuffer(total + 72 * lengths.length);
+  let at = 0;
+  return lengths.map((length, i) => {
+    const view = new Uint8Array(buffer, at + 7 * i, length);
+    at += length + 64;
+    return view;
+  });
+}
+
+function joined(segments: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(segments.reduce((a, s) => a + s.length, 0));
+  let at = 0;
+  for (const s of segments) {
+    out.set(s, at);
+    at += s.length;
+  }
+  return out;
+}
+
+/** Shapes on both sides of the bounce rule: small pieces, large pieces, odd sizes, one, none. */
+const SHAPES: readonly (readonly number[])[] = [
+  Array(7).fill(512),
+  [BOUNCE_SEGMENT * 4, BOUNCE_SEGMENT * 4],
+  [1, 511, 1000, 0, 3],
+  Array(BOUNCE_BYTES / 512 + 1).fill(512),
+  [4096],
+  [],
+];
+
+Deno.test("scattered reads and writes move the same bytes as one contiguous access, on every backing", async () => {
+  await withTempDir(async (dir) => {
+    const size = 512 * 512;
+    const original = pattern(size, 5);
+    await Deno.writeFile(`${dir}/file.img`, original);
+    await Deno.writeFile(`${dir}/cached.img`, original);
+    const memory = DiskImage.memory(size);
+    memory.writeAt(0, original);
+    const disks = {
+      file: await DiskImage.open(`${dir}/file.img`),
+      cached: await DiskImage.open(`${dir}/cached.img`, { cache: true }),
+      memory,
+    };
+    const expected = original.slice();
+    let seed = 20;
+    for (const [kind, disk] of Object.entries(disks)) {
+      for (const shape of SHAPES) {
+        const what = `${kind} [${shape.slice(0, 4).join(",")}${shape.length > 4 ? ",..." : ""}]`;
+        const offset = 300 + shape.length * 17;
+        const into = segmentsOf(shape);
+        disk.readvAt(offset, into);
+        const total = shape.reduce((a, b) => a + b, 0);
+        assertEquals(joined(into), expected.subarray(offset, offset + total), `read ${what}`);
+        // Write fresh bytes the same way, then read them back contiguously.
+        const data = segmentsOf(shape);
+        const fresh = pattern(total, seed++);
+        let at = 0;
+        for (const d of data) {
+          d.set(fresh.subarray(at, at + d.length));
+          at += d.length;
+        }
+        disk.writevAt(offset + 1, data);
+        const back = new Uint8Array(total);
+        disk.readAt(offset + 1, back);
+        assertEquals(back, fresh, `write ${what}`);
+        if (kind !== "memory") {
+          // Written through to the file (a cached image reads from memory: look at the file).
+          const file = Deno.readFileSync(`${dir}/${kind}.img`);
+          assertEquals(file.subarray(offset + 1, offset + 1 + total), fresh, `file ${what}`);
+        }
+        // Put the original bytes back for the next shape.
+        disk.writeAt(offset + 1, expected.subarray(offset + 1, offset + 1 + total));
+      }
+    }
+    for (const disk of Object.values(disks)) disk.close();
+    // What the file-backed images wrote reached their files.
+    assertEquals(await Deno.readFile(`${dir}/file.img`), expected);
+    assertEquals(await Deno.readFile(`${dir}/cached.img`), expected);
+  });
+});
+
+Deno.test("a scattered access past the end is refused before any byte moves", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/disk.img`;
+    await Deno.writeFile(path, pattern(8 * 512, 1));
+    const disk = await DiskImage.open(path);
+    const into = segmentsOf([512, 512, 512]);
+    for (const s of into) s.fill(0xee);
+    assertThrows(() => disk.readvAt(6 * 512 + 1, into), RangeError, "1536 bytes at offset 3073");
+    for (const s of into) assertEquals(s, new Uint8Array(512).fill(0xee));
+    assertThrows(() => disk.writevAt(6 * 512, into), RangeError, "the image has 4096 bytes");
+    disk.close();
+    assertEquals(await Deno.readFile(path), pattern(8 * 512, 1));
+    assertThrows(() => disk.readvAt(0, into), Deno.errors.BadResource, "closed");
+  });
+});
+
+Deno.test("a scattered read of a file that shrank reads the missing bytes as zeros", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/disk.img`;
+    await Deno.writeFile(path, pattern(8 * 512, 2));
+    const disk = await DiskImage.open(path);
+    // Fill the bounce buffer with other bytes first: none of them may show through.
+    disk.readvAt(0, segmentsOf([512, 512, 512, 512]));
+    await Deno.truncate(path, 2 * 512 + 100);
+    const into = segmentsOf([512, 512, 512]);
+    disk.readvAt(512, into);
+    assertEquals(into[0], pattern(8 * 512, 2).subarray(512, 1024));
+    assertEquals(into[1]!.subarray(0, 100), pattern(8 * 512, 2).subarray(1024, 1124));
+    assertEquals(into[1]!.subarray(100), new Uint8Array(412));
+    assertEquals(into[2], new Uint8Array(512));
+    disk.close();
+  });
 });
 
 Deno.test("DiskImage reads straight into a shared buffer and flush makes writes durable", async () => {

@@ -55,6 +55,53 @@ Deno.test("DMA write then read round-trips data through a multi-entry PRD table"
   assertEquals(h.interrupts, 2);
 });
 
+Deno.test("DMA between a file image and many small PRD segments moves every byte to its place", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/disk.img`;
+    const image = await DiskImage.open(path, { size: 1 << 20 });
+    const h = new IdeHarness(image);
+    h.map(TABLE, 4096);
+    const buf = h.map(BUF, 64 * 1024);
+    // Sixteen segments of one sector each, scattered in reverse order over the buffer: a merged
+    // command's layout (one PRD entry per request), which the image moves in one file access.
+    const sectors = 16;
+    const entries = Array.from({ length: sectors }, (_, i) => ({
+      address: BUF + BigInt((sectors - 1 - i) * 2048 + 100),
+      count: 512,
+      eot: i === sectors - 1,
+    }));
+    const data = pattern(sectors * 512, 8);
+    entries.forEach((e, i) => {
+      const at = Number(e.address - BUF);
+      buf.set(data.subarray(i * 512, (i + 1) * 512), at);
+    });
+    h.prd(TABLE, entries);
+    await h.dma(C.WRITE_DMA, 77, sectors);
+    assertEquals(h.status, DRDY | DSC);
+    image.flush();
+    const file = await Deno.readFile(path);
+    assertEquals(file.subarray(77 * 512, (77 + sectors) * 512), data);
+
+    buf.fill(0);
+    await h.dma(C.READ_DMA, 77, sectors);
+    assertEquals(h.status, DRDY | DSC);
+    entries.forEach((e, i) => {
+      const at = Number(e.address - BUF);
+      assertEquals(
+        buf.subarray(at, at + 512),
+        data.subarray(i * 512, (i + 1) * 512),
+        `segment ${i}`,
+      );
+      assertEquals(buf[at - 1], 0, `before segment ${i}`);
+      assertEquals(buf[at + 512], 0, `after segment ${i}`);
+    });
+    image.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("READ DMA with a sector count of 0 transfers 256 sectors", async () => {
   const h = new IdeHarness();
   h.map(TABLE, 4096);
