@@ -7,6 +7,9 @@
  * message waited behind the receiving thread's other work. The profile's sampler cannot tell
  * the two apart; the clock can.
  *
+ * Merged by time, the events also show the stalls ({@link findStalls}): moments nothing crossed
+ * for far longer than usual, and which thread a message waited for meanwhile.
+ *
  * At depth 1 the messages of one request follow each other, so the two directions merged by
  * time give the request's critical path ({@link criticalPath}): every publish and delivery in
  * order, the time between them, and whose time it was (a crossing, the kernel's thread, the
@@ -128,6 +131,8 @@ export function formatTimeline(report: TimelineReport): string {
     "itself. Above it: the message waited behind the receiving thread's other work (a result",
     "behind the device's transfer, say). Both threads read the clock per message meanwhile.",
   );
+  const stalls = findStalls(records);
+  if (stalls) lines.push("", ...formatStalls(stalls));
   if (options.depth === 1) {
     const path = criticalPath(records);
     if (path) lines.push("", ...formatCriticalPath(path));
@@ -183,6 +188,7 @@ export function timelineJson(report: TimelineReport): Record<string, unknown> {
     dropped: records.dropped,
     messages: reportRows(report),
     criticalPath: options.depth === 1 ? criticalPath(records) ?? null : null,
+    stalls: findStalls(records) ?? null,
   };
 }
 
@@ -312,6 +318,136 @@ export function criticalPath(records: TimelineRecords): CriticalPath | undefined
 
 function median(values: readonly number[]): number {
   return rankPercentile([...values].sort((a, b) => a - b), 0.5);
+}
+
+/** The stalls of a timed run, as {@link findStalls} finds them. */
+export interface Stalls {
+  /** A gap between two events longer than this is a stall (µs). */
+  readonly thresholdUs: number;
+  /** From the first event to the last (µs). */
+  readonly spanUs: number;
+  readonly count: number;
+  /** The stalls' time in all (µs). */
+  readonly totalUs: number;
+  readonly longestUs: number;
+  /**
+   * The stalls by what waited through them: a message in the driver's ring (the driver's thread
+   * was not reading it), in the kernel's, in both, or none (a thread worked, or stopped, with
+   * nothing sent).
+   */
+  readonly waiting: Readonly<Record<"driver" | "kernel" | "both" | "none", StallShare>>;
+}
+
+/** Stalls of one kind: how many, and their time (µs). */
+export interface StallShare {
+  readonly count: number;
+  readonly us: number;
+}
+
+/** A stall is at least this long (µs), and longer than a few of the run's usual long gaps. */
+export const STALL_MIN_US = 100;
+
+/**
+ * The moments nothing crossed the channel for long. Every message is two events (its publish,
+ * its delivery); between two consecutive events the channel is quiet. A quiet gap longer than
+ * {@link STALL_MIN_US} and than three times the 99th percentile of all gaps (the usual long
+ * ones: a 1 MiB request's copy, say) is a stall: a thread that did not run (preempted by
+ * another thread of the machine, a garbage collection, a turn of its event loop) or an unusually
+ * long piece of work. Each stall is put down to where a message waited through it. Undefined
+ * with fewer than two events.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { findStalls } from "./timeline.ts";
+ * // A call every 10 µs, answered at once; call 50 waits 500 µs for the driver (all later shift).
+ * const calls = [], results = [];
+ * for (let i = 0; i < 100; i++) {
+ *   const sent = i * 10 + (i > 50 ? 500 : 0);
+ *   const got = sent + (i === 50 ? 500 : 1);
+ *   calls.push({ kind: "call", us: got - sent, at: got });
+ *   results.push({ kind: "result", us: 1, at: got + 2 });
+ * }
+ * const stalls = findStalls({
+ *   toWorker: calls,
+ *   toKernel: results,
+ *   dropped: { toWorker: 0, toKernel: 0 },
+ *   clockOffsetUs: 0,
+ *   rawMinUs: { toWorker: 1, toKernel: 1 },
+ * })!;
+ * assertEquals([stalls.count, stalls.totalUs, stalls.waiting.driver.count], [1, 500, 1]);
+ * ```
+ */
+export function findStalls(records: TimelineRecords): Stalls | undefined {
+  // Each event: its time and what it does to the messages in flight toward each thread.
+  const events: { t: number; driver: number; kernel: number }[] = [];
+  for (const r of records.toWorker) {
+    events.push({ t: r.at - r.us, driver: 1, kernel: 0 }, { t: r.at, driver: -1, kernel: 0 });
+  }
+  for (const r of records.toKernel) {
+    events.push({ t: r.at - r.us, driver: 0, kernel: 1 }, { t: r.at, driver: 0, kernel: -1 });
+  }
+  if (events.length < 2) return undefined;
+  // Ties: a publish before a delivery (a message is in flight from its publish on).
+  events.sort((a, b) => a.t - b.t || (b.driver + b.kernel) - (a.driver + a.kernel));
+  const gaps: number[] = [];
+  for (let i = 1; i < events.length; i++) gaps.push(events[i]!.t - events[i - 1]!.t);
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const thresholdUs = Math.max(STALL_MIN_US, 3 * rankPercentile(sorted, 0.99));
+  const waiting = {
+    driver: { count: 0, us: 0 },
+    kernel: { count: 0, us: 0 },
+    both: { count: 0, us: 0 },
+    none: { count: 0, us: 0 },
+  };
+  let toDriver = 0, toKernel = 0, count = 0, totalUs = 0, longestUs = 0;
+  for (let i = 0; i < gaps.length; i++) {
+    toDriver += events[i]!.driver;
+    toKernel += events[i]!.kernel;
+    const gap = gaps[i]!;
+    if (gap <= thresholdUs) continue;
+    count++;
+    totalUs += gap;
+    longestUs = Math.max(longestUs, gap);
+    const kind = toDriver > 0
+      ? (toKernel > 0 ? "both" : "driver")
+      : toKernel > 0
+      ? "kernel"
+      : "none";
+    waiting[kind].count++;
+    waiting[kind].us += gap;
+  }
+  const spanUs = events[events.length - 1]!.t - events[0]!.t;
+  return { thresholdUs, spanUs, count, totalUs, longestUs, waiting };
+}
+
+/** The stalls as printed lines. */
+export function formatStalls(stalls: Stalls): string[] {
+  const share = (us: number) => `${(100 * us / stalls.spanUs).toFixed(1)}%`;
+  const parts = (["driver", "kernel", "both", "none"] as const)
+    .filter((k) => stalls.waiting[k].count > 0)
+    .map((k) => {
+      const w = stalls.waiting[k];
+      const what = k === "driver"
+        ? "a message waited for the driver's thread"
+        : k === "kernel"
+        ? "for the kernel's"
+        : k === "both"
+        ? "for both"
+        : "none waiting";
+      return `${what}: ${w.count} (${(w.us / 1000).toFixed(1)} ms)`;
+    });
+  return [
+    `Stalls (nothing crossed for more than ${stalls.thresholdUs.toFixed(0)} µs): ${stalls.count} ` +
+    `in ${(stalls.spanUs / 1000).toFixed(0)} ms, ${(stalls.totalUs / 1000).toFixed(1)} ms in all ` +
+    `(${share(stalls.totalUs)} of the run), the longest ${
+      (stalls.longestUs / 1000).toFixed(2)
+    } ms` +
+    (parts.length > 0 ? `; ${parts.join(", ")}` : ""),
+    "A thread that does not run for that long was preempted, paused for garbage collection (each",
+    "isolate scavenges a few hundred times a second here), or in its event loop; the kernel host's",
+    "requests stall too (the study: where the mean time per request lies above p50).",
+  ];
 }
 
 /** The critical path as printed lines: a table of its steps and what they add up to. */

@@ -13,7 +13,15 @@ import {
   TIMELINE_SLOTS,
   TimelineEnd,
 } from "../kernel/timeline.ts";
-import { criticalPath, formatTimeline, timelineFileName, timelineJson } from "../bench/timeline.ts";
+import {
+  criticalPath,
+  findStalls,
+  formatTimeline,
+  STALL_MIN_US,
+  timelineFileName,
+  timelineJson,
+} from "../bench/timeline.ts";
+import type { TimelineRecord } from "../kernel/timeline.ts";
 
 // Both ends in this thread: no spinning (it could never see the peer).
 const options = { spinMicros: 0 };
@@ -133,6 +141,68 @@ Deno.test("the critical path numbers repeated events, tells crossings from work,
   );
 });
 
+/** Depth-1 requests as records: per request a call, `work` µs of the driver, a result, then `gap` µs of the kernel. */
+function requestsOf(
+  n: number,
+  step: (i: number) => { callUs?: number; work?: number; resultUs?: number; gap?: number },
+): { toWorker: TimelineRecord[]; toKernel: TimelineRecord[] } {
+  const toWorker: TimelineRecord[] = [], toKernel: TimelineRecord[] = [];
+  let t = 0;
+  for (let i = 0; i < n; i++) {
+    const { callUs = 1, work = 2, resultUs = 1, gap = 5 } = step(i);
+    toWorker.push({ kind: "call", us: callUs, at: t += callUs });
+    t += work;
+    toKernel.push({ kind: "result", us: resultUs, at: t += resultUs });
+    t += gap;
+  }
+  return { toWorker, toKernel };
+}
+
+const noDrops = {
+  dropped: { toWorker: 0, toKernel: 0 },
+  clockOffsetUs: 0,
+  rawMinUs: { toWorker: 1, toKernel: 1 },
+};
+
+Deno.test("stalls are the long quiet moments, put down to the thread a message waited for", () => {
+  const stalls = findStalls({
+    ...noDrops,
+    ...requestsOf(1000, (i) =>
+      i === 100
+        ? { callUs: 800 } // the driver did not read the call
+        : i === 200
+        ? { resultUs: 3000 } // the kernel did not read the result
+        : i === 300
+        ? { work: 400 } // the driver worked (or stopped) with nothing in flight
+        : i === 400
+        ? { gap: 90 } // shorter than the threshold: not a stall
+        : {}),
+  })!;
+  assertEquals(stalls.thresholdUs, STALL_MIN_US, "3 x the p99 gap (5 µs) is less");
+  assertEquals(stalls.count, 3);
+  assertEquals(stalls.waiting.driver, { count: 1, us: 800 });
+  assertEquals(stalls.waiting.kernel, { count: 1, us: 3000 });
+  assertEquals(stalls.waiting.none, { count: 1, us: 400 });
+  assertEquals(stalls.waiting.both, { count: 0, us: 0 });
+  assertEquals([stalls.totalUs, stalls.longestUs], [4200, 3000]);
+  // From the first call's publish to the last result's delivery (the last gap is not in it).
+  assertEquals(stalls.spanUs, 9 * 1000 - 5 + (800 - 1) + (3000 - 1) + (400 - 2) + (90 - 5));
+});
+
+Deno.test("a run whose every request has a long quiet step counts only what is far longer", () => {
+  // Every request's kernel step takes 150 µs (a large copy, say); one request's call waits 2 ms.
+  const stalls = findStalls({
+    ...noDrops,
+    ...requestsOf(500, (i) => i === 250 ? { gap: 150, callUs: 2000 } : { gap: 150 }),
+  })!;
+  assertEquals(stalls.thresholdUs, 450);
+  assertEquals([stalls.count, stalls.waiting.driver.us], [1, 2000]);
+  // Nothing recorded, or one message: nothing to say.
+  assertEquals(findStalls({ ...noDrops, toWorker: [], toKernel: [] }), undefined);
+  const one = findStalls({ ...noDrops, toWorker: [{ kind: "call", us: 1, at: 1 }], toKernel: [] });
+  assertEquals([one?.count, one?.spanUs], [0, 1]);
+});
+
 Deno.test("a timeline stays in step with the frames when a full ring makes sends queue", async () => {
   const channel = createChannel(4096, { timeline: createTimeline(["big", "small"]) });
   const timeline = new Timeline(channel.timeline!);
@@ -226,6 +296,7 @@ Deno.test("the worker host's driver is timed end to end; other hosts and boots s
     const sum = path.steps.reduce((a, s) => a + s.p50, 0);
     assert(sum > 0.3 * path.cycleP50 && sum < 3 * path.cycleP50, `${sum} vs ${path.cycleP50}`);
     assert(report.includes("One request, message by message"), report);
+    assert(report.includes("Stalls (nothing crossed for more than"), report);
     // The same as JSON, for plots: the messages per kind and the path.
     const json = JSON.parse(JSON.stringify(timelineJson({
       options: { size: 4096, depth: 1, ms: 0, primeMs: 0 },
@@ -240,6 +311,7 @@ Deno.test("the worker host's driver is timed end to end; other hosts and boots s
       1,
     );
     assertEquals(json.criticalPath.steps.length, path.steps.length);
+    assert(json.stalls.thresholdUs >= STALL_MIN_US && json.stalls.spanUs > 0, `${json.stalls}`);
     assertEquals(
       timelineFileName({ size: 4096, depth: 8, ms: 0, primeMs: 0 }),
       "timeline-4096-d8.json",
