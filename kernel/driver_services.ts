@@ -124,9 +124,7 @@ export class DriverServices {
     const m = this.#mappings.get(address);
     if (m === undefined || m.count === 0) return;
     m.count = 0;
-    this.#liveMappings--;
-    const domain = this.node.dmaDomain;
-    if (domain) this.machine.iommu.unmap(domain, address);
+    this.#unmapped(address);
     this.kernel.events.emit(
       "iommu.revoke",
       this.label,
@@ -341,6 +339,14 @@ export class DriverServices {
       );
     }
     if (--m.count > 0) return;
+    this.#unmapped(address);
+  }
+
+  /**
+   * The mapping at `address` lost its last count (unmapped, or revoked): it leaves the IOMMU, and
+   * once spent entries outnumber the live ones they are dropped.
+   */
+  #unmapped(address: bigint): void {
     this.#liveMappings--;
     this.machine.iommu.unmap(this.#domain(), address);
     if (this.#mappings.size > PRUNE_MAPPINGS && this.#liveMappings * 2 < this.#mappings.size) {

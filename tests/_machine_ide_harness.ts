@@ -6,6 +6,8 @@
  * @module
  */
 
+import { pattern, tick } from "./_bytes.ts";
+export { pattern, tick };
 import {
   ATA_COMMAND,
   ATA_STATUS,
@@ -228,16 +230,4 @@ export class IdeHarness {
     }
     return block;
   }
-}
-
-/** One turn of the event loop. */
-export function tick(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** `n` bytes of a recognisable pattern. */
-export function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
-  return out;
 }

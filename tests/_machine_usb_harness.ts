@@ -7,6 +7,8 @@
  * @module
  */
 
+import { pattern, tick } from "./_bytes.ts";
+export { pattern, tick };
 import { Iommu } from "../machine/iommu.ts";
 import {
   COMPLETION_CODE,
@@ -691,18 +693,6 @@ export function setupTrb(s: UsbSetup, trt: number): TrbSpec {
     status: 8,
     control: ctl(TRB_TYPE.SETUP_STAGE, TRB.IDT) | (trt << TRB.TRT_SHIFT),
   };
-}
-
-/** One turn of the event loop. */
-export function tick(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** `n` bytes of a recognisable pattern. */
-export function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
-  return out;
 }
 
 function big(_key: string, value: unknown): unknown {

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
+import { pattern } from "./_bytes.ts";
 import { join } from "@std/path";
 import { BlockClient } from "../clients/block_client.ts";
 import { schema as usbSchema } from "../interfaces/usb.ts";
@@ -15,12 +16,6 @@ async function withUsb(host: HostKind, fn: (kernel: Kernel) => Promise<void>): P
   } finally {
     await kernel.shutdown();
   }
-}
-
-function pattern(bytes: number, seed: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) out[i] = (i * 13 + seed * 101 + (i >> 9)) & 0xff;
-  return out;
 }
 
 async function disk(kernel: Kernel, port: number): Promise<BlockClient> {
