@@ -101,12 +101,45 @@ const IDLE_YIELD_MS = 0.25;
 
 let countingWaits = false;
 let waitedMs = 0;
+/** Up to when the thread's time has been put down as waiting (ms): counted spans never overlap. */
+let countedTo = 0;
+/** Running receive loops of this thread that are not asleep in `Atomics.waitAsync`. */
+let awakeLoops = 0;
+/** Since when every running loop of this thread sleeps (ms), while counting and they all do. */
+let allAsleepSince: number | undefined;
+/**
+ * A poll step (a microtask turn and the slice of polling after it) that took longer than this
+ * (ms) let other work run in its turn (a continuation of what the loop handled, a device's
+ * transfer): it counts as work, not waiting.
+ */
+const WORK_IN_TURN_MS = 0.002;
+
+/** Puts the thread's time from `from` to `to` down as waiting, minus what already is. */
+function countWait(from: number, to: number): void {
+  const start = Math.max(from, countedTo);
+  if (to > start) {
+    waitedMs += to - start;
+    countedTo = to;
+  }
+}
+
+/** A loop of this thread goes to sleep (`true`) or wakes (`false`). */
+function loopSleeps(asleep: boolean): void {
+  awakeLoops += asleep ? -1 : 1;
+  if (!countingWaits) return;
+  if (asleep && awakeLoops === 0) allAsleepSince = performance.now();
+  else if (!asleep && awakeLoops === 1 && allAsleepSince !== undefined) {
+    countWait(allAsleepSince, performance.now());
+    allAsleepSince = undefined;
+  }
+}
 
 /**
- * The time this thread's receive loops spend waiting for a message (polling, blocking or asleep;
- * microtasks of other work that run between the loop's looks count too), while counted: for
- * profiles, whose samplers misplace polling time (see `kernel/profiler.ts`). Off by default: a
- * count costs two clock reads per wait.
+ * The time this thread spends waiting for messages, while counted: for profiles, whose samplers
+ * misplace polling time (see `kernel/profiler.ts`). Waiting is the thread's polling (a poll step
+ * in which other work ran counts as work), its blocking, its yields to the event loop while it
+ * polls, and the time every receive loop of the thread sleeps at once (one loop asleep while
+ * another works is not waiting). Off by default: a count reads the clock once per poll step.
  *
  * @example
  * ```ts
@@ -120,10 +153,14 @@ export const waitClock = {
   start(): void {
     countingWaits = true;
     waitedMs = 0;
+    countedTo = performance.now();
+    allAsleepSince = awakeLoops === 0 ? countedTo : undefined;
   },
   /** Stops counting; returns the milliseconds waited since {@link start}. */
   stop(): number {
+    if (countingWaits && allAsleepSince !== undefined) countWait(allAsleepSince, performance.now());
     countingWaits = false;
+    allAsleepSince = undefined;
     return waitedMs;
   },
 };
@@ -1208,6 +1245,7 @@ export class Endpoint {
       return !this.#stopped;
     };
     let sinceClock = 0;
+    loopSleeps(false);
     try {
       this.#lastYield = performance.now();
       while (!this.#stopped) {
@@ -1227,19 +1265,18 @@ export class Endpoint {
           await RESOLVED;
           continue;
         }
-        if (countingWaits) {
-          const t0 = performance.now();
-          const arrived = await this.#waitBriefly(handled > 0, nextTask);
-          waitedMs += performance.now() - t0;
-          if (arrived) continue;
-        } else if (await this.#waitBriefly(handled > 0, nextTask)) continue;
+        if (await this.#waitBriefly(handled > 0, nextTask)) continue;
         if (this.#stopped) break;
-        const t1 = countingWaits ? performance.now() : 0;
-        await reader.waitAsync(0);
+        loopSleeps(true);
+        try {
+          await reader.waitAsync(0);
+        } finally {
+          loopSleeps(false);
+        }
         this.#lastYield = performance.now();
-        if (countingWaits && t1 > 0) waitedMs += this.#lastYield - t1;
       }
     } finally {
+      loopSleeps(true);
       this.#running = false;
       this.#gate?.release();
       clearInterval(keepAlive);
@@ -1285,9 +1322,16 @@ export class Endpoint {
     // Past the short poll, only with a token of the gate.
     let limit = Infinity;
     let until = 0;
+    // While counted: when this poll step began (see `waitClock`).
+    let step = countingWaits ? performance.now() : 0;
     for (let turn = 0;; turn++) {
+      if (countingWaits) {
+        const now = performance.now();
+        if (now - step <= WORK_IN_TURN_MS) countWait(step, now);
+        step = now;
+      }
       await RESOLVED;
-      if (reader.hasData) return true;
+      if (reader.hasData) return this.#counted(step, true);
       if (turn < LOOK_TURNS) continue;
       if ((turn & (CLOCK_EVERY - 1)) === 0) {
         // Every few slices: is an answer due, how long may we poll, is it time to yield?
@@ -1312,17 +1356,29 @@ export class Endpoint {
           // A long poll must not starve timers, I/O or the thread's other endpoints.
           await nextTask();
           this.#lastYield = performance.now();
+          if (countingWaits) countWait(step, step = this.#lastYield);
           continue;
         }
       }
-      if (reader.spinLoads(SLICE_LOADS)) return true;
+      if (reader.spinLoads(SLICE_LOADS)) return this.#counted(step, true);
     }
     this.#gate?.release();
-    if (this.#blockMs <= 0 || this.#stopped) return false;
+    if (this.#blockMs <= 0 || this.#stopped) return this.#counted(step, false);
     // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
     // the peer could wait for a message that sits behind our block.
     await nextTask();
-    return reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
+    const arrived = reader.hasData || (!this.#stopped && reader.waitSync(this.#blockMs));
+    if (countingWaits) countWait(step, performance.now());
+    return arrived;
+  }
+
+  /** Ends a poll that began its last step at `step` (counted as waiting if short); `arrived`. */
+  #counted(step: number, arrived: boolean): boolean {
+    if (countingWaits) {
+      const now = performance.now();
+      if (now - step <= WORK_IN_TURN_MS) countWait(step, now);
+    }
+    return arrived;
   }
 
   /** Moves queued messages into the ring as space frees, in order. */

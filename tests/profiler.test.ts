@@ -176,3 +176,38 @@ Deno.test("the wait clock counts the time a receive loop waits, and nothing once
   kernel.stop();
   await loop;
 });
+
+Deno.test("the wait clock counts a thread's time once, and the work its loops let run as work", async () => {
+  const a = createChannel(4096), b = createChannel(4096);
+  const idle = new Endpoint(a, "kernel", { spinMicros: 50 });
+  const busy = new Endpoint(b, "kernel", { spinMicros: 50 });
+  const peer = new Endpoint(b, "worker");
+  let done: (() => void) | undefined;
+  const spin = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  const loops = [
+    idle.start(() => {}),
+    // What a message sets off runs in the loop's microtask turns (as a client's next call does).
+    busy.start(() => queueMicrotask(() => queueMicrotask(() => (spin(3), done?.())))),
+  ];
+  await new Promise((r) => setTimeout(r, 5));
+  waitClock.start();
+  const t0 = performance.now();
+  for (let i = 0; i < 5; i++) {
+    const handled = new Promise<void>((resolve) => done = resolve);
+    peer.send(i);
+    await handled;
+    // Both loops asleep at once: counted once.
+    await new Promise((r) => setTimeout(r, 8));
+  }
+  const elapsed = performance.now() - t0;
+  const waited = waitClock.stop();
+  // 15 ms of the run was work; the rest, about 40 ms, waiting.
+  assert(waited <= elapsed - 15 + 1, `waited ${waited} of ${elapsed} ms, 15 of which worked`);
+  assert(waited >= 0.5 * (elapsed - 15), `waited ${waited} of ${elapsed} ms`);
+  idle.stop();
+  busy.stop();
+  await Promise.all(loops);
+});
