@@ -32,6 +32,22 @@ export interface DmaMapping {
   readonly label: string;
 }
 
+/** A mapping with its end, as a domain keeps it. */
+interface Entry {
+  readonly mapping: DmaMapping;
+  /** `mapping.address + mapping.length`. */
+  readonly end: bigint;
+}
+
+/**
+ * A device's mappings, and the one its last access hit: a transfer's accesses mostly land in the
+ * mapping the previous one did (a PRD table, then its buffer), so that one is tried first.
+ */
+interface Domain {
+  readonly entries: Entry[];
+  last: Entry | undefined;
+}
+
 /** Thrown to a device model whose access faulted; the model fails the transfer. */
 export class DmaFaultError extends Error {
   override name = "DmaFaultError";
@@ -75,14 +91,14 @@ export interface DmaPort {
  * ```
  */
 export class Iommu {
-  #domains = new Map<string, DmaMapping[]>();
+  #domains = new Map<string, Domain>();
   #faults: DmaFault[] = [];
   #listeners = new Set<(f: DmaFault) => void>();
   #start = performance.now();
 
   /** Creates (or returns) the DMA port of a device's domain. */
   port(device: string): DmaPort {
-    if (!this.#domains.has(device)) this.#domains.set(device, []);
+    if (!this.#domains.has(device)) this.#domains.set(device, { entries: [], last: undefined });
     return {
       read: (address, length) => {
         const out = new Uint8Array(length);
@@ -111,8 +127,8 @@ export class Iommu {
       throw new RangeError(`Cannot map ${mapping.length} bytes for ${device}: bad length`);
     }
     const end = mapping.address + BigInt(mapping.length);
-    for (const m of domain) {
-      if (mapping.address < m.address + BigInt(m.length) && m.address < end) {
+    for (const { mapping: m, end: mEnd } of domain.entries) {
+      if (mapping.address < mEnd && m.address < end) {
         throw new RangeError(
           `Cannot map 0x${
             mapping.address.toString(16)
@@ -120,15 +136,16 @@ export class Iommu {
         );
       }
     }
-    domain.push(mapping);
+    domain.entries.push({ mapping, end });
   }
 
   /** Removes the mapping at `address` from a device's domain; returns whether there was one. */
   unmap(device: string, address: bigint): boolean {
     const domain = this.#domains.get(device);
-    const i = domain?.findIndex((m) => m.address === address) ?? -1;
+    const i = domain?.entries.findIndex((e) => e.mapping.address === address) ?? -1;
     if (i < 0) return false;
-    domain!.splice(i, 1);
+    const [gone] = domain!.entries.splice(i, 1);
+    if (domain!.last === gone) domain!.last = undefined;
     return true;
   }
 
@@ -140,9 +157,9 @@ export class Iommu {
   /** The mappings of one device, or of all. */
   mappings(device?: string): { device: string; mapping: DmaMapping }[] {
     const out: { device: string; mapping: DmaMapping }[] = [];
-    for (const [d, list] of this.#domains) {
+    for (const [d, domain] of this.#domains) {
       if (device !== undefined && d !== device) continue;
-      for (const mapping of list) out.push({ device: d, mapping });
+      for (const { mapping } of domain.entries) out.push({ device: d, mapping });
     }
     return out;
   }
@@ -165,14 +182,26 @@ export class Iommu {
     direction: DmaDirection,
     use: (view: Uint8Array) => void,
   ): void {
-    const domain = this.#domains.get(device) ?? [];
-    for (const m of domain) {
-      const offset = address - m.address;
-      if (offset < 0n || offset + BigInt(length) > BigInt(m.length)) continue;
-      if (direction === "write" && !m.writable) break;
-      const o = Number(offset);
-      use(m.bytes.subarray(o, o + length));
-      return;
+    const domain = this.#domains.get(device);
+    if (domain !== undefined) {
+      // Mappings never overlap: the one that holds the whole range, if any, is the only one.
+      const end = address + BigInt(length);
+      let hit = domain.last;
+      if (hit === undefined || address < hit.mapping.address || end > hit.end) {
+        hit = undefined;
+        for (const e of domain.entries) {
+          if (address >= e.mapping.address && end <= e.end) {
+            hit = e;
+            break;
+          }
+        }
+      }
+      if (hit !== undefined && (direction === "read" || hit.mapping.writable)) {
+        domain.last = hit;
+        const o = Number(address - hit.mapping.address);
+        use(hit.mapping.bytes.subarray(o, o + length));
+        return;
+      }
     }
     const fault: DmaFault = {
       device,
