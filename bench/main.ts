@@ -68,8 +68,10 @@ const USAGE = `Usage: deno task bench [options]
                    (sampling interval, default 100), --top N (functions listed, default 20)
   --timeline       instead of the study: time every message between the kernel's thread and
                    the driver's (worker host) while it reads: per kind and direction, how many
-                   per request and how long from publish to handler; at depth 1 also a
-                   request's critical path, step by step; writes timeline-<size>-d<depth>.json
+                   per request and how long from publish to handler; the stalls (nothing
+                   crossed for far longer than usual: which thread a message waited for); at
+                   depth 1 also a request's critical path, step by step; writes
+                   timeline-<size>-d<depth>.json
                    to --out. With it: --size S (default 512), --depth N (default 1),
                    --record-ms MS (default 300)
   --help           this text`;
