@@ -318,6 +318,18 @@ function checkImageSize(size: number, context: string): void {
   }
 }
 
+/** Calls `fn` with each segment and where it starts, the first at `offset`, the rest after it. */
+function forSegments(
+  offset: number,
+  segments: readonly Uint8Array[],
+  fn: (offset: number, segment: Uint8Array) => void,
+): void {
+  for (const segment of segments) {
+    fn(offset, segment);
+    offset += segment.length;
+  }
+}
+
 function totalLength(segments: readonly Uint8Array[]): number {
   let total = 0;
   for (const segment of segments) total += segment.length;
@@ -356,34 +368,18 @@ function fileBackend(fd: number): Backend {
     writeAt,
     readvAt(offset, segments) {
       const buffer = bounceFor(segments, totalLength(segments));
-      if (buffer === undefined) {
-        for (const segment of segments) {
-          readAt(offset, segment);
-          offset += segment.length;
-        }
-        return;
-      }
+      if (buffer === undefined) return forSegments(offset, segments, readAt);
       readAt(offset, buffer);
-      let at = 0;
-      for (const segment of segments) {
-        segment.set(buffer.subarray(at, at + segment.length));
-        at += segment.length;
-      }
+      forSegments(
+        0,
+        segments,
+        (at, segment) => segment.set(buffer.subarray(at, at + segment.length)),
+      );
     },
     writevAt(offset, segments) {
       const buffer = bounceFor(segments, totalLength(segments));
-      if (buffer === undefined) {
-        for (const segment of segments) {
-          writeAt(offset, segment);
-          offset += segment.length;
-        }
-        return;
-      }
-      let at = 0;
-      for (const segment of segments) {
-        buffer.set(segment, at);
-        at += segment.length;
-      }
+      if (buffer === undefined) return forSegments(offset, segments, writeAt);
+      forSegments(0, segments, (at, segment) => buffer.set(segment, at));
       writeAt(offset, buffer);
     },
     flush() {
@@ -415,26 +411,18 @@ function cachedBackend(file: Backend, bytes: Uint8Array): Backend {
 }
 
 function memoryBackend(bytes: Uint8Array): Backend {
+  // Into and out of memory objects with memory.copy (./memory_copy.ts): a plain copy's speed.
+  const readAt = (offset: number, into: Uint8Array): void => {
+    copyBytes(into, bytes.subarray(offset, offset + into.length));
+  };
+  const writeAt = (offset: number, data: Uint8Array): void => {
+    copyBytes(bytes.subarray(offset), data);
+  };
   return {
-    // Into and out of memory objects with memory.copy (./memory_copy.ts): a plain copy's speed.
-    readAt(offset, into) {
-      copyBytes(into, bytes.subarray(offset, offset + into.length));
-    },
-    writeAt(offset, data) {
-      copyBytes(bytes.subarray(offset), data);
-    },
-    readvAt(offset, segments) {
-      for (const segment of segments) {
-        copyBytes(segment, bytes.subarray(offset, offset + segment.length));
-        offset += segment.length;
-      }
-    },
-    writevAt(offset, segments) {
-      for (const segment of segments) {
-        copyBytes(bytes.subarray(offset), segment);
-        offset += segment.length;
-      }
-    },
+    readAt,
+    writeAt,
+    readvAt: (offset, segments) => forSegments(offset, segments, readAt),
+    writevAt: (offset, segments) => forSegments(offset, segments, writeAt),
     flush() {},
     close() {},
   };
