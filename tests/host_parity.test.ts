@@ -108,3 +108,17 @@ Deno.test("DMA memory a driver allocates is as long as it asked for on both host
     });
   }
 });
+
+Deno.test("issueAfter refuses what no map returned alike on both hosts; a copied mark only guards by the driver's own map", async () => {
+  const outcomes = await Promise.all(
+    HOSTS.map((host) =>
+      withProbe(host, 0, async (kernel, device) => {
+        const memory = kernel.allocate(4096, "guarded");
+        return await kernel.invoke(device, "IProbe.foreignGuards", [memory.capability]) as string;
+      })
+    ),
+  );
+  assertEquals(outcomes[1], outcomes[0]);
+  const refusal = "TypeError: issueAfter takes the promises that ctx.dma.map returned";
+  assertEquals(outcomes[0]!.split("\n"), [refusal, refusal, refusal, "allowed", "allowed"]);
+});
