@@ -99,7 +99,8 @@ export interface DriverDma {
    * maps are settled already, and the writes of a failed one are not made. So a driver may queue,
    * merge and start requests before their maps are answered; when a map's promise rejects, the
    * device never saw a command that depended on it (undo the driver's own bookkeeping). Throws
-   * `TypeError` for a promise that `map` did not return.
+   * `TypeError` for a promise that `map` did not return (the host marks the ones it returns; a
+   * mark copied onto another promise only makes the writes wait for the driver's own map).
    */
   issueAfter(maps: readonly Promise<bigint>[], issue: () => void): void;
   /** Removes a mapping made by {@link map}. */
