@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Capability } from "../idl/types.ts";
+import type { Capability, TypeRef } from "../idl/types.ts";
 import type { SideEffectRegister } from "../machine/device_model.ts";
 import type { Machine } from "../machine/machine.ts";
 import { formatAddress } from "./address.ts";
@@ -380,11 +380,22 @@ export class DriverServices {
     return this.kernel.invoke(cap, method, args);
   }
 
-  /** Invokes another component and does not wait: a failure goes to the event log. */
-  post(cap: Capability, method: string, args: readonly unknown[]): void {
+  /**
+   * Invokes another component and does not wait: a failure goes to the event log. `types`: the
+   * parameter types the arguments are values of by construction (`Kernel.invokeTyped`).
+   */
+  post(
+    cap: Capability,
+    method: string,
+    args: readonly unknown[],
+    types?: readonly TypeRef[],
+  ): void {
     let result: Promise<unknown>;
     try {
-      result = this.kernel.invoke(cap, method, args);
+      // Arguments the ring decoded in a layout of scalars are values of those types already.
+      result = types === undefined
+        ? this.kernel.invoke(cap, method, args)
+        : this.kernel.invokeTyped(cap, method, args, types);
     } catch (error) {
       result = Promise.reject(error);
     }

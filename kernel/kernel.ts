@@ -10,7 +10,8 @@
  */
 
 import { formatSignature, namedArgs, validateArgs, validateResult } from "../idl/mod.ts";
-import type { Capability, MethodSchema } from "../idl/types.ts";
+import type { Capability, MethodSchema, TypeRef } from "../idl/types.ts";
+import { sameScalars } from "../idl/scalars.ts";
 import { type Address, formatAddress, nodeOf } from "./address.ts";
 import { AddressSpace } from "./address_space.ts";
 import { CapabilityTable } from "./capability.ts";
@@ -352,6 +353,31 @@ export class Kernel {
     method: string,
     args: readonly unknown[] | Readonly<Record<string, unknown>> = [],
   ): Promise<unknown> {
+    return this.#invoke(cap, method, args, undefined);
+  }
+
+  /**
+   * {@link invoke} with positional arguments that are values of the parameter types `types` by
+   * construction (decoded from a method's layout, `kernel/hosts/layout.ts`, whose `scalars` these
+   * are): if the method has exactly those parameter types (`sameScalars`), the arguments are not
+   * checked again. Privileged: a caller that passes types its arguments are not of hands the
+   * component values outside its IDL.
+   */
+  invokeTyped(
+    cap: Capability,
+    method: string,
+    args: readonly unknown[],
+    types: readonly TypeRef[],
+  ): Promise<unknown> {
+    return this.#invoke(cap, method, args, types);
+  }
+
+  #invoke(
+    cap: Capability,
+    method: string,
+    args: readonly unknown[] | Readonly<Record<string, unknown>>,
+    types: readonly TypeRef[] | undefined,
+  ): Promise<unknown> {
     try {
       if (this.#down) throw new Error("Cannot invoke: the kernel is shut down");
       if (cap && typeof cap.address === "bigint" && nodeOf(cap.address) !== this.node) {
@@ -371,7 +397,10 @@ export class Kernel {
           where: resolved.qualified,
         });
       // A driver's worker checks its own arguments (on its thread, which has time to spare).
-      if (!resolved.checksArgs) {
+      if (
+        !resolved.checksArgs &&
+        (types === undefined || !sameScalars(types, resolved.method.params))
+      ) {
         validateArgs(component.schema, resolved.method, positional, resolved.qualified);
       }
       return this.#call(component, resolved, positional);

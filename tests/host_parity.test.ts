@@ -4,6 +4,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { BlockClient } from "../clients/block_client.ts";
 import { boot } from "../kernel/boot.ts";
 import { withProbe } from "./_probe_harness.ts";
+import { schema as blockSchema } from "../interfaces/block.ts";
 
 const HOSTS = ["kernel", "worker"] as const;
 
@@ -121,4 +122,34 @@ Deno.test("issueAfter refuses what no map returned alike on both hosts; a copied
   assertEquals(outcomes[1], outcomes[0]);
   const refusal = "TypeError: issueAfter takes the promises that ctx.dma.map returned";
   assertEquals(outcomes[0]!.split("\n"), [refusal, refusal, refusal, "allowed", "allowed"]);
+});
+
+Deno.test("a post is checked against its target's parameter types, whatever the driver declared, on both hosts", async () => {
+  const seen = await Promise.all(HOSTS.map((host) =>
+    withProbe(host, 0, async (kernel, device) => {
+      // A client's completion target: INotify.complete(int, int).
+      const calls: unknown[][] = [];
+      const target = kernel.createComponent({
+        className: "client",
+        schema: blockSchema,
+        provides: ["INotify"],
+      });
+      target.export("INotify", { complete: (...args: unknown[]) => void calls.push(args) });
+      const cap = kernel.mint(target.address);
+      // The driver's INotify says (i64, i64): bigints, which the target's ints are not.
+      await kernel.invoke(device, "IProbe.notify", [cap, 7n, 0n]);
+      let failed: string[] = [];
+      for (let i = 0; i < 200 && failed.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+        failed = kernel.events.recent({ source: "probe0" }).map((e) => e.message)
+          .filter((m) => m.includes("INotify.complete (posted) failed"));
+      }
+      return { calls, failed };
+    })
+  ));
+  for (const { calls, failed } of seen) {
+    assertEquals(calls, []);
+    assertEquals(failed.length, 1);
+    assertMatch(failed[0]!, /request.* must be int/);
+  }
 });

@@ -213,3 +213,38 @@ Deno.test("memory: bad sizes and exhausted space are RangeErrors with the number
   kernel.allocate(40_000);
   assertThrows(() => kernel.allocate(40_000), RangeError, "address space exhausted");
 });
+
+Deno.test("invokeTyped skips the argument check only for the very scalar types the method has", async () => {
+  const { kernel, cap } = echoKernel();
+  const i32 = { kind: "int", name: "i32" } as const;
+  // Arguments a layout decoded as (i32, i32) for a method of (i32, i32): not checked again. (A
+  // caller that lies about them hands the method what it gave: the kernel's own code only.)
+  assertEquals(await kernel.invokeTyped(cap, "IEcho.add", [2, 3], [i32, i32]), 5);
+  await assertRejects(
+    () => kernel.invokeTyped(cap, "IEcho.add", ["2", 3], [i32, i32]),
+    DriverFaultError,
+    'returned a bad result from IEcho.add: IEcho.add: result must be i32 (an integer number in -2147483648..2147483647), got string "23"',
+  );
+  // Any other claim leaves the check in place.
+  for (
+    const types of [
+      [i32],
+      [i32, { kind: "int", name: "u32" } as const],
+      [i32, { kind: "string" } as const],
+      [i32, { kind: "named", name: "point" } as const],
+    ]
+  ) {
+    await assertRejects(() => kernel.invokeTyped(cap, "IEcho.add", ["2", 3], types), TypeError);
+  }
+  await assertRejects(
+    () =>
+      kernel.invokeTyped(cap, "IEcho.norm", [{ x: "a", y: 1 }], [{ kind: "named", name: "point" }]),
+    TypeError,
+  );
+  // The capability and the method are checked as ever.
+  await assertRejects(
+    () =>
+      kernel.invokeTyped({ ...cap, password: cap.password ^ 1n }, "IEcho.add", [1, 2], [i32, i32]),
+    PermissionDeniedError,
+  );
+});

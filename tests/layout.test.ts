@@ -3,7 +3,7 @@ import { parseIdl, validateArgs } from "../idl/mod.ts";
 import type { MethodSchema } from "../idl/types.ts";
 import { ValueDecoder, ValueEncoder } from "../kernel/codec.ts";
 import { LayoutReader, LayoutTable, LayoutWriter } from "../kernel/hosts/layout.ts";
-import { WIRE_CODEC, wireCodec } from "../kernel/hosts/wire.ts";
+import { POSTED_TYPES, WIRE_CODEC, wireCodec } from "../kernel/hosts/wire.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
 
 const schema = parseIdl(`
@@ -306,4 +306,72 @@ Deno.test("wire: a call with a layout is kind 9, decodes with checked, and falls
   assertThrows(() => decoder.decode(longer, 0, longer.length), RangeError);
   // A codec without the table does not know kind 9.
   assertThrows(() => WIRE_CODEC.decoder().decode(bytes, 0, bytes.length), TypeError);
+});
+
+Deno.test("wire: posts whose methods have layouts are kind 10 and say their arguments' types", () => {
+  const codec = wireCodec(LayoutTable.fromSchema(blockSchema));
+  const encoder = codec.encoder(64), decoder = codec.decoder();
+  const other = { address: 0x2000n, password: 7n };
+  const posts = {
+    t: "req",
+    id: 0,
+    op: "invoke",
+    a: [cap, "INotify.complete", [9, 0], other, "INotify.complete", [-1, -5]],
+  };
+  const bytes = encoder.encode(posts).slice();
+  assertEquals(bytes[0], 10);
+  assertEquals(bytes.length, 5 + 2 * (18 + 8));
+  const { [POSTED_TYPES]: types, ...got } = decoder.decode(bytes, 0, bytes.length) as Record<
+    string | symbol,
+    unknown
+  >;
+  assertEquals(got, posts);
+  const int = { kind: "int", name: "int" };
+  assertEquals(types, [[int, int], [int, int]]);
+  // Not a layout's: the generic req, which carries no types (nothing decoded from a value can).
+  for (
+    const plain of [
+      { ...posts, a: [cap, "INotify.complete", [9, "0"]] }, // not an int: the kernel's check says so
+      { ...posts, a: [cap, "INotify.complete", [9]] },
+      { ...posts, a: [cap, "INotify.cancel", [9, 0]] },
+      { ...posts, a: [{ ...cap, extra: 1 }, "INotify.complete", [9, 0]] },
+      { ...posts, a: [cap, "INotify.complete"] },
+      { ...posts, id: 3 }, // a request that wants its answer
+      { ...posts, op: "unmap", a: [0x1000n] },
+    ]
+  ) {
+    const b = encoder.encode(plain);
+    assertEquals(b[0], 8, JSON.stringify(plain, (_k, v) => typeof v === "bigint" ? `${v}` : v));
+    const back = decoder.decode(b, 0, b.length) as Record<string | symbol, unknown>;
+    assertEquals(back[POSTED_TYPES], undefined);
+  }
+  // A whole message claiming types, as a value: the symbol does not travel.
+  const forged = WIRE_CODEC.encoder(64).encode({ ...posts, t: "req" });
+  assertEquals(
+    (decoder.decode(forged, 0, forged.length) as Record<symbol, unknown>)[POSTED_TYPES],
+    undefined,
+  );
+  // Garbage: no posts, more posts than bytes, a layout the table lacks, cut short, trailing bytes.
+  const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const zero = bytes.slice();
+  view(zero).setUint32(1, 0, true);
+  assertThrows(() => decoder.decode(zero, 0, zero.length), RangeError, "0 in");
+  const many = bytes.slice();
+  view(many).setUint32(1, 0xffff_ffff, true);
+  assertThrows(() => decoder.decode(many, 0, many.length), RangeError);
+  const three = bytes.slice();
+  view(three).setUint32(1, 3, true);
+  assertThrows(() => decoder.decode(three, 0, three.length), RangeError);
+  const unknown = bytes.slice();
+  view(unknown).setUint16(5 + 16, 999, true);
+  assertThrows(() => decoder.decode(unknown, 0, unknown.length), TypeError, "layout 999");
+  for (let cut = 1; cut < bytes.length; cut++) {
+    assertThrows(() => decoder.decode(bytes, 0, cut), RangeError);
+  }
+  const longer = new Uint8Array(bytes.length + 1);
+  longer.set(bytes);
+  assertThrows(() => decoder.decode(longer, 0, longer.length), RangeError, "after them");
+  // Too little room: -1, then it fits.
+  assertEquals(encoder.encodeRange(posts, new Uint8Array(40), 0, 40), -1);
+  assertEquals(encoder.encodeRange(posts, new Uint8Array(57), 0, 57), 57);
 });

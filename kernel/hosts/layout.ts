@@ -43,6 +43,7 @@ import type { IdlSchema, TypeRef } from "../../idl/types.ts";
 import { INT_RANGES, resolve, U64_MAX } from "../../idl/_resolve.ts";
 import { hasExactly as hasExactlyAnyOrder } from "../../idl/_validate.ts";
 import type { ValueDecoder, ValueEncoder } from "../codec.ts";
+import { isScalar } from "../../idl/scalars.ts";
 
 /** Structs and sequences nested deeper than this give their method no layout. */
 export const MAX_NESTING = 16;
@@ -92,18 +93,36 @@ type DecodeFn = (r: LayoutReader) => unknown[];
 export class Layout {
   readonly iface: string;
   readonly method: string;
+  /** `Interface.method`. */
+  readonly qualified: string;
   readonly index: number;
   /** See {@link EncodeFn}. */
   readonly encode: EncodeFn;
   /** See {@link DecodeFn}. */
   readonly decode: DecodeFn;
+  /**
+   * The parameter types when every one is an integer, `bool` or `cap_t` (written as such, not
+   * through a named type): then whatever the decoder reads is a value of them, whatever the bytes
+   * were (an enum, say, is not: any 32 bits decode). Undefined otherwise.
+   */
+  readonly scalars: readonly TypeRef[] | undefined;
 
-  constructor(iface: string, method: string, index: number, encode: EncodeFn, decode: DecodeFn) {
+  constructor(
+    iface: string,
+    method: string,
+    index: number,
+    encode: EncodeFn,
+    decode: DecodeFn,
+    params: readonly { readonly type: TypeRef }[] = [],
+  ) {
     this.iface = iface;
     this.method = method;
+    this.qualified = `${iface}.${method}`;
     this.index = index;
     this.encode = encode;
     this.decode = decode;
+    const types = params.map((p) => p.type);
+    this.scalars = types.every(isScalar) ? types : undefined;
   }
 }
 
@@ -114,6 +133,7 @@ export class Layout {
  */
 export class LayoutTable {
   #byName = new Map<string, Map<string, Layout>>();
+  #byQualified = new Map<string, Layout>();
   #byIndex: (Layout | undefined)[] = [];
 
   /** Compiles the layouts of `schema` (methods with a type the layouts cannot carry get none). */
@@ -126,7 +146,10 @@ export class LayoutTable {
       for (const m of iface.methods) {
         if (index >= MAX_LAYOUTS) return table;
         const layout = compileMethod(schema, iface.name, m.name, m.params, index);
-        if (layout) methods.set(m.name, layout);
+        if (layout) {
+          methods.set(m.name, layout);
+          table.#byQualified.set(layout.qualified, layout);
+        }
         table.#byIndex.push(layout);
         index++;
       }
@@ -137,6 +160,11 @@ export class LayoutTable {
   /** The layout of `iface.method`, if it has one. */
   get(iface: string, method: string): Layout | undefined {
     return this.#byName.get(iface)?.get(method);
+  }
+
+  /** The layout of a method named `Interface.method`, if it has one. */
+  qualified(name: string): Layout | undefined {
+    return this.#byQualified.get(name);
   }
 
   /** The layout at `index`, if any. */
@@ -198,7 +226,7 @@ ${dec}  r.pos = p;
     short,
     mistyped,
   ) as DecodeFn;
-  return new Layout(iface, method, index, encode, decode);
+  return new Layout(iface, method, index, encode, decode, params);
 }
 
 /** A type the layouts do not carry (see {@link MAX_NESTING}). */

@@ -147,7 +147,9 @@ export type ToKernel =
   | { t: "mmio_r"; w: string; o: number; n: 1 | 2 | 4; s: number }
   /**
    * `c`: the call (a `call` message's id) that a refused map fails (`MapOptions.failsCall`): the
-   * kernel rejects it with the refusal and discards the result the driver sends for it.
+   * kernel rejects it with the refusal and discards the result the driver sends for it. Posts
+   * (`id` {@link POSTED}, `invoke`) whose methods have layouts travel in them (`wire.ts`, kind
+   * 10), and the kernel need not check arguments its decoder typed (`POSTED_TYPES`).
    */
   | { t: "req"; id: number; op: RequestOp; a: unknown[]; c?: number }
   /** Sent only when the interrupt entry failed (`e`) or returned without acknowledging. */

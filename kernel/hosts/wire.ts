@@ -26,6 +26,13 @@
  * | 8    | `req`                      | u32 id, u8 operation, u8 flags (1: u32 call follows); |
  * |      |                            | value: args                                           |
  * | 9    | `call` with a layout       | u32 id, u32 object, u16 method; the arguments' layout |
+ * | 10   | posted `invoke`s, layouts  | u32 count; each: u64 address, u64 password, u16       |
+ * |      |                            | method; the arguments' layout                         |
+ *
+ * Kind 10 carries the driver's posts (`DriverContext.post`: a `req` with id 0, operation `invoke`)
+ * when every post's method has a layout and its arguments fit it; the decoded message says, under
+ * {@link POSTED_TYPES}, which parameter types each post's arguments are values of by construction
+ * (the kernel then skips checking them, see `Kernel.invokeTyped`).
  *
  * Kind 9 exists only in a codec made with a {@link LayoutTable} (`wireCodec(table)`): a call of a
  * method the table has, whose arguments all fit their IDL types, travels without names, keys or
@@ -49,6 +56,7 @@ import { ValueDecoder, ValueEncoder } from "../codec.ts";
 import { LayoutReader, type LayoutTable, LayoutWriter } from "./layout.ts";
 import type { MessageCodec, MessageDecoder, MessageEncoder } from "../ring.ts";
 import type { RequestOp } from "./protocol.ts";
+import type { TypeRef } from "../../idl/types.ts";
 
 const K_VALUE = 0;
 const K_CALL = 1;
@@ -60,6 +68,18 @@ const K_RESULT_ERR = 6;
 const K_WB = 7;
 const K_REQ = 8;
 const K_CALL_LAYOUT = 9;
+const K_POSTS = 10;
+/** The operation index of `invoke` on the wire. */
+const OP_INVOKE = 0;
+/** Bytes of a post's fixed part in a kind 10 message: the capability and the layout's index. */
+const POST_HEAD = 18;
+
+/**
+ * The key under which a decoded kind 10 message (posts in layouts) carries, per post, the
+ * parameter types its arguments are values of by construction (`Layout.scalars`, or null). A
+ * symbol: no message decoded from a value (kind 0) can have it, so a driver cannot claim it.
+ */
+export const POSTED_TYPES: unique symbol = Symbol("mungi.wire.postedTypes");
 /** Top bit of a call's object index: the kernel made the map declared for the call. */
 const PM_BIT = 0x8000_0000;
 
@@ -85,6 +105,24 @@ const MAX_GUARDS = 1 << 16;
 function isU32(x: unknown): x is number {
   return typeof x === "number" && (x >>> 0) === x;
 }
+
+/** Whether `x` has exactly a capability's shape (as `codec.ts` carries one). */
+function isCapability(x: unknown): x is { address: bigint; password: bigint } {
+  if (typeof x !== "object" || x === null) return false;
+  const { address, password } = x as { address?: unknown; password?: unknown };
+  if (
+    typeof address !== "bigint" || typeof password !== "bigint" || address < 0n ||
+    password < 0n || address > U64 || password > U64
+  ) return false;
+  let keys = 0;
+  for (const key in x) {
+    if (key !== (keys === 0 ? "address" : "password")) return false;
+    if (++keys > 2) return false;
+  }
+  return keys === 2;
+}
+
+const U64 = (1n << 64n) - 1n;
 
 /** A message as the encoder sees it: any of `protocol.ts`'s, or anything else. */
 interface Fields {
@@ -237,6 +275,10 @@ class WireEncoder implements MessageEncoder {
         if (!isU32(m.id) || op === undefined || m.g !== undefined) return -2;
         const call = m.c;
         if (call !== undefined && (!isU32(call) || call === 0)) return -2;
+        if (op === OP_INVOKE && m.id === 0 && call === undefined && Array.isArray(m.a)) {
+          const n = this.#posts(m.a, target, start, end);
+          if (n !== -2) return n;
+        }
         const head = call === undefined ? 7 : 11;
         if (end - start < head) return -1;
         target[start] = K_REQ;
@@ -250,6 +292,39 @@ class WireEncoder implements MessageEncoder {
       default:
         return -2;
     }
+  }
+
+  /**
+   * Posts (capability, `Interface.method`, arguments each) as kind 10: a u32 count, then per post
+   * the capability (u64 address, u64 password), the u16 index of the method's layout and the
+   * arguments in it. -2 unless every post's method has a layout and its arguments fit it.
+   */
+  #posts(a: unknown[], target: Uint8Array, start: number, end: number): number {
+    const layouts = this.#layouts;
+    const count = a.length / 3;
+    if (layouts === undefined || count < 1 || !Number.isInteger(count)) return -2;
+    const view = this.#view;
+    const w = this.#writer;
+    let p = start + 5;
+    for (let i = 0; i < a.length; i += 3) {
+      const cap = a[i], name = a[i + 1];
+      const args = a[i + 2];
+      if (!isCapability(cap) || typeof name !== "string" || !Array.isArray(args)) return -2;
+      const layout = layouts.qualified(name);
+      if (layout === undefined) return -2;
+      if (end - p < POST_HEAD) return -1;
+      w.open(target, view, p + POST_HEAD, end);
+      const at = layout.encode(args, w);
+      if (at === -1) return -1;
+      if (at < 0) return -2;
+      view.setBigUint64(p, cap.address, true);
+      view.setBigUint64(p + 8, cap.password, true);
+      view.setUint16(p + 16, layout.index, true);
+      p = at;
+    }
+    target[start] = K_POSTS;
+    view.setUint32(start + 1, count, true);
+    return p - start;
   }
 
   /** Encodes three values one after the other from `at`; the frame's total length, or -1. */
@@ -392,6 +467,35 @@ class WireDecoder implements MessageDecoder {
         const a = values.decode(bytes, start + 11, end);
         if (!Array.isArray(a)) throw new TypeError("Cannot decode req: arguments not a list");
         return { t: "req", id, op, a, c };
+      }
+      case K_POSTS: {
+        need(end - start, 5, "posts");
+        const count = view.getUint32(start + 1, true);
+        if (count === 0 || count > (end - start - 5) / POST_HEAD) {
+          throw new RangeError(`Cannot decode posts: ${count} in ${end - start} bytes`);
+        }
+        const a: unknown[] = [];
+        const types: (readonly TypeRef[] | null)[] = [];
+        const r = this.#reader;
+        let p = start + 5;
+        for (let i = 0; i < count; i++) {
+          need(end - p, POST_HEAD, "posts");
+          const index = view.getUint16(p + 16, true);
+          const layout = this.#layouts?.at(index);
+          if (layout === undefined) {
+            throw new TypeError(`Cannot decode posts: no method with layout ${index}`);
+          }
+          const cap = {
+            address: view.getBigUint64(p, true),
+            password: view.getBigUint64(p + 8, true),
+          };
+          r.open(bytes, view, p + POST_HEAD, end);
+          a.push(cap, layout.qualified, layout.decode(r));
+          types.push(layout.scalars ?? null);
+          p = r.pos;
+        }
+        if (p !== end) throw new RangeError(`Cannot decode posts: ${end - p} bytes after them`);
+        return { t: "req", id: 0, op: "invoke", a, [POSTED_TYPES]: types };
       }
       default:
         throw new TypeError(`Cannot decode message: unknown kind ${kind}`);

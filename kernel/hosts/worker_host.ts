@@ -39,7 +39,11 @@ import { LayoutTable } from "./layout.ts";
 import { callMapOf, type CallMapRule, callMapRules } from "../call_maps.ts";
 import type { ThreadProfile } from "../profiler.ts";
 import type { MemoryObject } from "../memory_object.ts";
-import { wireCodec } from "./wire.ts";
+import { POSTED_TYPES, wireCodec } from "./wire.ts";
+import type { TypeRef } from "../../idl/types.ts";
+
+/** Per post of a kind 10 message, the types its arguments are values of (see `POSTED_TYPES`). */
+type PostedTypes = readonly (readonly TypeRef[] | null)[];
 
 let liveWorkers = 0;
 
@@ -436,7 +440,7 @@ export class WorkerHost implements DriverHost {
         return;
       }
       case "req":
-        this.#request(m.id, m.op, m.a, m.c);
+        this.#request(m.id, m.op, m.a, m.c, (m as { [POSTED_TYPES]?: PostedTypes })[POSTED_TYPES]);
         return;
       case "irq_done":
         if (this.#irqOut > 0) this.#irqOut--;
@@ -512,14 +516,21 @@ export class WorkerHost implements DriverHost {
     else this.#send({ t: "reply", id, ok: true, v });
   }
 
-  #request(id: number, op: string, a: unknown[], call?: number): void {
+  #request(id: number, op: string, a: unknown[], call?: number, types?: PostedTypes): void {
     const { services } = this.#options;
     switch (op) {
       case "invoke":
         if (id === POSTED) {
-          // The posts of one turn of the driver's: capability, method, arguments each.
+          // The posts of one turn of the driver's: capability, method, arguments each; in
+          // layouts, with the types their arguments are values of (only the wire's decoder of
+          // posts in layouts can say so, under a symbol: see `POSTED_TYPES`).
           for (let i = 0; i + 2 < a.length; i += 3) {
-            services.post(a[i] as Capability, a[i + 1] as string, a[i + 2] as unknown[]);
+            services.post(
+              a[i] as Capability,
+              a[i + 1] as string,
+              a[i + 2] as unknown[],
+              types?.[i / 3] ?? undefined,
+            );
           }
         } else {this.#reply(
             id,
