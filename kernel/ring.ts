@@ -108,11 +108,13 @@ let awakeLoops = 0;
 /** Since when every running loop of this thread sleeps (ms), while counting and they all do. */
 let allAsleepSince: number | undefined;
 /**
- * A poll step (a microtask turn and the slice of polling after it) that took longer than this
- * (ms) let other work run in its turn (a continuation of what the loop handled, a device's
- * transfer): it counts as work, not waiting.
+ * A look turn (see {@link LOOK_TURNS}) that took longer than this (ms) ran other work (a
+ * continuation of what the loop handled, a device's transfer): it counts as work, not waiting. An
+ * idle turn takes about 0.05 µs; shorter work counts as waiting, a preempted idle turn as work.
+ * Past the look turns, polling counts as waiting throughout (a clock read per step would cost
+ * more than the step).
  */
-const WORK_IN_TURN_MS = 0.002;
+const LOOK_TURN_WORK_MS = 0.002;
 
 /** Puts the thread's time from `from` to `to` down as waiting, minus what already is. */
 function countWait(from: number, to: number): void {
@@ -136,10 +138,10 @@ function loopSleeps(asleep: boolean): void {
 
 /**
  * The time this thread spends waiting for messages, while counted: for profiles, whose samplers
- * misplace polling time (see `kernel/profiler.ts`). Waiting is the thread's polling (a poll step
- * in which other work ran counts as work), its blocking, its yields to the event loop while it
- * polls, and the time every receive loop of the thread sleeps at once (one loop asleep while
- * another works is not waiting). Off by default: a count reads the clock once per poll step.
+ * misplace polling time (see `kernel/profiler.ts`). Waiting is the thread's look turns in which
+ * no other work ran, its polling, its blocking, its yields to the event loop while it polls, and
+ * the time every receive loop of the thread sleeps at once (one loop asleep while another works
+ * is not waiting). Off by default: a count reads the clock once per look turn.
  *
  * @example
  * ```ts
@@ -1322,16 +1324,17 @@ export class Endpoint {
     // Past the short poll, only with a token of the gate.
     let limit = Infinity;
     let until = 0;
-    // While counted: when this poll step began (see `waitClock`).
+    // While counted: when this look turn began, or (past the look turns) the polling (see
+    // `waitClock`).
     let step = countingWaits ? performance.now() : 0;
     for (let turn = 0;; turn++) {
-      if (countingWaits) {
+      if (countingWaits && turn > 0 && turn <= LOOK_TURNS) {
         const now = performance.now();
-        if (now - step <= WORK_IN_TURN_MS) countWait(step, now);
+        if (now - step <= LOOK_TURN_WORK_MS) countWait(step, now);
         step = now;
       }
       await RESOLVED;
-      if (reader.hasData) return this.#counted(step, true);
+      if (reader.hasData) return this.#counted(step, true, turn < LOOK_TURNS);
       if (turn < LOOK_TURNS) continue;
       if ((turn & (CLOCK_EVERY - 1)) === 0) {
         // Every few slices: is an answer due, how long may we poll, is it time to yield?
@@ -1360,10 +1363,10 @@ export class Endpoint {
           continue;
         }
       }
-      if (reader.spinLoads(SLICE_LOADS)) return this.#counted(step, true);
+      if (reader.spinLoads(SLICE_LOADS)) return this.#counted(step, true, false);
     }
     this.#gate?.release();
-    if (this.#blockMs <= 0 || this.#stopped) return this.#counted(step, false);
+    if (this.#blockMs <= 0 || this.#stopped) return this.#counted(step, false, false);
     // Blocking stops the microtasks too: let every one queued so far run (and send) first, or
     // the peer could wait for a message that sits behind our block.
     await nextTask();
@@ -1372,11 +1375,14 @@ export class Endpoint {
     return arrived;
   }
 
-  /** Ends a poll that began its last step at `step` (counted as waiting if short); `arrived`. */
-  #counted(step: number, arrived: boolean): boolean {
+  /**
+   * Ends a poll whose last look turn (`looking`), or whose polling, began at `step` (a look turn
+   * counted as waiting if short, polling always); returns `arrived`.
+   */
+  #counted(step: number, arrived: boolean, looking: boolean): boolean {
     if (countingWaits) {
       const now = performance.now();
-      if (now - step <= WORK_IN_TURN_MS) countWait(step, now);
+      if (!looking || now - step <= LOOK_TURN_WORK_MS) countWait(step, now);
     }
     return arrived;
   }
