@@ -72,6 +72,34 @@ const T_FIXSTR = 0xa0;
 const T_NEGFIX = 0xc0;
 
 const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * Whether `x` has exactly a capability's shape as the codec carries one: the keys `address` and
+ * `password`, in that order and no other, each a u64 bigint.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { isCapabilityShape } from "./codec.ts";
+ * assertEquals(isCapabilityShape({ address: 1n, password: 2n }), true);
+ * assertEquals(isCapabilityShape({ password: 2n, address: 1n }), false);
+ * assertEquals(isCapabilityShape({ address: 1n, password: -2n }), false);
+ * ```
+ */
+export function isCapabilityShape(x: unknown): x is { address: bigint; password: bigint } {
+  if (typeof x !== "object" || x === null) return false;
+  const { address, password } = x as { address?: unknown; password?: unknown };
+  if (
+    typeof address !== "bigint" || typeof password !== "bigint" || address < 0n ||
+    password < 0n || address > U64_MAX || password > U64_MAX
+  ) return false;
+  let i = 0;
+  for (const key in x) {
+    if (i > 1 || key !== (i === 0 ? "address" : "password")) return false;
+    i++;
+  }
+  return i === 2;
+}
 const NEG_MIN = -(1n << 64n);
 /**
  * Strings up to this many UTF-16 units (or UTF-8 bytes, when decoding) are converted by hand:
@@ -403,21 +431,11 @@ export class ValueEncoder {
 
   /** Writes `record` as {@link T_CAP} if it has a capability's shape; returns whether it did. */
   #capability(record: Record<string, unknown>): boolean {
-    const address = record.address, password = record.password;
-    if (
-      typeof address !== "bigint" || typeof password !== "bigint" || address < 0n ||
-      password < 0n || address > U64_MAX || password > U64_MAX
-    ) return false;
-    let i = 0;
-    for (const key in record) {
-      if (i > 1 || key !== (i === 0 ? "address" : "password")) return false;
-      i++;
-    }
-    if (i !== 2) return false;
+    if (!isCapabilityShape(record)) return false;
     this.#room(17);
     this.#buf[this.#pos] = T_CAP;
-    this.#view.setBigUint64(this.#pos + 1, address, true);
-    this.#view.setBigUint64(this.#pos + 9, password, true);
+    this.#view.setBigUint64(this.#pos + 1, record.address, true);
+    this.#view.setBigUint64(this.#pos + 9, record.password, true);
     this.#pos += 17;
     return true;
   }

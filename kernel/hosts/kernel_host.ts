@@ -12,9 +12,7 @@ import { DeviceWindow } from "../device_window.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverHost, HostOptions } from "./driver_host.ts";
 import { checkObjectImplementation } from "../component.ts";
-
-/** The property of a promise `ctx.dma.map` returned that says whether the map was made. */
-const MAPPED: unique symbol = Symbol("mungi.mapped");
+import { MapMark } from "./map_mark.ts";
 
 /**
  * Runs a driver in the kernel's isolate.
@@ -108,20 +106,8 @@ function makeContext(
       read: (offset, width) => services.deviceRead(w.name, offset, width),
     });
   }
-  /**
-   * Whether a promise `map` returned stands for a mapping made (maps here are synchronous), kept on
-   * the promise itself (a weak map cost 85 ns a map more); undefined for any other value.
-   */
-  const outcomeOf = (p: unknown): boolean | undefined => {
-    const made = typeof p === "object" && p !== null
-      ? (p as { [MAPPED]?: unknown })[MAPPED]
-      : undefined;
-    return typeof made === "boolean" ? made : undefined;
-  };
-  const withOutcome = (p: Promise<bigint>, made: boolean): Promise<bigint> => {
-    (p as { [MAPPED]?: boolean })[MAPPED] = made;
-    return p;
-  };
+  /** Whether a promise `map` returned stands for a mapping made (maps here are synchronous). */
+  const mapped = new MapMark("made", (v): v is boolean => typeof v === "boolean");
   return {
     device,
     windows: Object.freeze(windows),
@@ -142,16 +128,16 @@ function makeContext(
       map: (memory, options) => {
         try {
           const address = services.mapDma(memory, options?.writable ?? false, options);
-          return withOutcome(Promise.resolve(address), true);
+          return mapped.set(Promise.resolve(address), true);
         } catch (e) {
           refused(options, e);
-          return withOutcome(Promise.reject(e), false);
+          return mapped.set(Promise.reject(e), false);
         }
       },
       issueAfter: (maps, issue) => {
         let ok = true;
         for (const m of maps) {
-          const outcome = outcomeOf(m);
+          const outcome = mapped.get(m);
           if (outcome === undefined) {
             throw new TypeError("issueAfter takes the promises that ctx.dma.map returned");
           }

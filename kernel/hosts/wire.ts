@@ -52,7 +52,7 @@
  * @module
  */
 
-import { ValueDecoder, ValueEncoder } from "../codec.ts";
+import { isCapabilityShape, ValueDecoder, ValueEncoder } from "../codec.ts";
 import { LayoutReader, type LayoutTable, LayoutWriter } from "./layout.ts";
 import type { MessageCodec, MessageDecoder, MessageEncoder } from "../ring.ts";
 import type { RequestOp } from "./protocol.ts";
@@ -105,24 +105,6 @@ const MAX_GUARDS = 1 << 16;
 function isU32(x: unknown): x is number {
   return typeof x === "number" && (x >>> 0) === x;
 }
-
-/** Whether `x` has exactly a capability's shape (as `codec.ts` carries one). */
-function isCapability(x: unknown): x is { address: bigint; password: bigint } {
-  if (typeof x !== "object" || x === null) return false;
-  const { address, password } = x as { address?: unknown; password?: unknown };
-  if (
-    typeof address !== "bigint" || typeof password !== "bigint" || address < 0n ||
-    password < 0n || address > U64 || password > U64
-  ) return false;
-  let keys = 0;
-  for (const key in x) {
-    if (key !== (keys === 0 ? "address" : "password")) return false;
-    if (++keys > 2) return false;
-  }
-  return keys === 2;
-}
-
-const U64 = (1n << 64n) - 1n;
 
 /** A message as the encoder sees it: any of `protocol.ts`'s, or anything else. */
 interface Fields {
@@ -309,7 +291,7 @@ class WireEncoder implements MessageEncoder {
     for (let i = 0; i < a.length; i += 3) {
       const cap = a[i], name = a[i + 1];
       const args = a[i + 2];
-      if (!isCapability(cap) || typeof name !== "string" || !Array.isArray(args)) return -2;
+      if (!isCapabilityShape(cap) || typeof name !== "string" || !Array.isArray(args)) return -2;
       const layout = layouts.qualified(name);
       if (layout === undefined) return -2;
       if (end - p < POST_HEAD) return -1;

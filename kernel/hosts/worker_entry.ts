@@ -49,6 +49,7 @@ import {
 import { LayoutTable } from "./layout.ts";
 import { wireCodec } from "./wire.ts";
 import { ThreadProfiler } from "../profiler.ts";
+import { MapMark } from "./map_mark.ts";
 import { type CallMap, callMapOf, callMapRules } from "../call_maps.ts";
 
 /**
@@ -69,9 +70,6 @@ const WORKER_BLOCK_MICROS = 2000;
 
 /** Longest a driver blocks on the device (a side-effect read, a fence) before giving up. */
 const SYNC_TIMEOUT_MS = 5_000;
-
-/** The property of a promise `ctx.dma.map` returned that holds its request id. */
-const MAP_ID: unique symbol = Symbol("mungi.mapId");
 
 let endpoint: Endpoint | undefined;
 /** E4: posted register writes (and acknowledgements) not yet sent: pairs, see protocol.ts. */
@@ -308,21 +306,8 @@ function start(init: InitMessage): void {
     });
   }
 
-  /**
-   * The request id of each promise `map` returned (for `issueAfter`), kept on the promise itself: a
-   * weak map cost 85 ns a map more. A driver that copies it onto another promise only makes its
-   * own writes wait for a different map of its own.
-   */
-  const idOf = (p: unknown): number | undefined => {
-    const id = typeof p === "object" && p !== null
-      ? (p as { [MAP_ID]?: unknown })[MAP_ID]
-      : undefined;
-    return typeof id === "number" ? id : undefined;
-  };
-  const withId = (p: Promise<unknown>, id: number): Promise<bigint> => {
-    (p as { [MAP_ID]?: number })[MAP_ID] = id;
-    return p as Promise<bigint>;
-  };
+  /** The request id of each promise `map` returned (for `issueAfter`). */
+  const mapIds = new MapMark("id", (v): v is number => typeof v === "number");
   const map = (memory: Capability, options: MapOptions | undefined): Promise<bigint> => {
     const id = nextRequest++;
     const p = Promise.withResolvers<unknown>();
@@ -337,7 +322,7 @@ function start(init: InitMessage): void {
       ) {
         // The kernel made this very map with the call: its address is the object's.
         p.resolve(memory.address);
-        return withId(p.promise, id);
+        return mapIds.set(p.promise as Promise<bigint>, id);
       }
       // The same memory mapped otherwise than declared: the kernel's map goes first (the
       // release leaves before this request), so the driver gets exactly what it asks for.
@@ -356,12 +341,12 @@ function start(init: InitMessage): void {
         ? { t: "req", id, op: "map", a, c: servingCall }
         : { t: "req", id, op: "map", a },
     );
-    return withId(p.promise, id);
+    return mapIds.set(p.promise as Promise<bigint>, id);
   };
   const issueAfter = (maps: readonly Promise<bigint>[], issue: () => void): void => {
     const ids: number[] = [];
     for (const m of maps) {
-      const id = idOf(m);
+      const id = mapIds.get(m);
       if (id === undefined) {
         throw new TypeError("issueAfter takes the promises that ctx.dma.map returned");
       }
