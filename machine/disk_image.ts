@@ -37,10 +37,10 @@ export const MAX_CACHED_IMAGE = 1 << 30;
 interface Backend {
   readAt(offset: number, into: Uint8Array): void;
   writeAt(offset: number, data: Uint8Array): void;
-  /** Reads consecutive bytes from `offset` into `segments`, one after the other. */
-  readvAt(offset: number, segments: readonly Uint8Array[]): void;
-  /** Writes `segments`, one after the other, as consecutive bytes from `offset`. */
-  writevAt(offset: number, segments: readonly Uint8Array[]): void;
+  /** Reads consecutive bytes from `offset` into `segments` (`total` bytes), one after the other. */
+  readvAt(offset: number, segments: readonly Uint8Array[], total: number): void;
+  /** Writes `segments` (`total` bytes), one after the other, as consecutive bytes from `offset`. */
+  writevAt(offset: number, segments: readonly Uint8Array[], total: number): void;
   flush(): void;
   close(): void;
 }
@@ -248,8 +248,9 @@ export class DiskImage {
    * ```
    */
   readvAt(offset: number, segments: readonly Uint8Array[]): void {
-    this.#checkBytes("read", offset, totalLength(segments));
-    this.#open("read").readvAt(offset, segments);
+    const total = totalLength(segments);
+    this.#checkBytes("read", offset, total);
+    this.#open("read").readvAt(offset, segments, total);
   }
 
   /**
@@ -257,8 +258,9 @@ export class DiskImage {
    * {@link DiskImage.readvAt}, with the same single write for small ones.
    */
   writevAt(offset: number, segments: readonly Uint8Array[]): void {
-    this.#checkBytes("write", offset, totalLength(segments));
-    this.#open("write").writevAt(offset, segments);
+    const total = totalLength(segments);
+    this.#checkBytes("write", offset, total);
+    this.#open("write").writevAt(offset, segments, total);
     this.#dirty = true;
   }
 
@@ -366,8 +368,8 @@ function fileBackend(fd: number): Backend {
   return {
     readAt,
     writeAt,
-    readvAt(offset, segments) {
-      const buffer = bounceFor(segments, totalLength(segments));
+    readvAt(offset, segments, total) {
+      const buffer = bounceFor(segments, total);
       if (buffer === undefined) return forSegments(offset, segments, readAt);
       readAt(offset, buffer);
       forSegments(
@@ -376,8 +378,8 @@ function fileBackend(fd: number): Backend {
         (at, segment) => segment.set(buffer.subarray(at, at + segment.length)),
       );
     },
-    writevAt(offset, segments) {
-      const buffer = bounceFor(segments, totalLength(segments));
+    writevAt(offset, segments, total) {
+      const buffer = bounceFor(segments, total);
       if (buffer === undefined) return forSegments(offset, segments, writeAt);
       forSegments(0, segments, (at, segment) => buffer.set(segment, at));
       writeAt(offset, buffer);
@@ -401,9 +403,9 @@ function cachedBackend(file: Backend, bytes: Uint8Array): Backend {
       file.writeAt(offset, data);
     },
     readvAt: memory.readvAt,
-    writevAt(offset, segments) {
-      memory.writevAt(offset, segments);
-      file.writevAt(offset, segments);
+    writevAt(offset, segments, total) {
+      memory.writevAt(offset, segments, total);
+      file.writevAt(offset, segments, total);
     },
     flush: file.flush,
     close: file.close,
