@@ -218,6 +218,39 @@ export interface CriticalPath {
   readonly cycleP50: number;
 }
 
+/** One end of a recorded message: its publish by one thread, or its delivery to the other. */
+interface ChannelEvent {
+  /** When, µs on the kernel's clock. */
+  readonly t: number;
+  /** Whose event it is: the sender's (a publish) or the receiver's (a delivery). */
+  readonly thread: "kernel" | "driver";
+  readonly sends: boolean;
+  readonly kind: string;
+  /** The message's index in the merged list, shared by its publish and its delivery. */
+  readonly message: number;
+}
+
+/**
+ * Every recorded message as two events, its publish and its delivery, in order of time; at equal
+ * times a publish comes first (a message is in flight from its publish on).
+ */
+function channelEvents(records: TimelineRecords): ChannelEvent[] {
+  const events: ChannelEvent[] = [];
+  let message = 0;
+  const add = (list: readonly TimelineRecord[], from: "kernel" | "driver") => {
+    const to = from === "kernel" ? "driver" : "kernel";
+    for (const r of list) {
+      events.push({ t: r.at - r.us, thread: from, sends: true, kind: r.kind, message });
+      events.push({ t: r.at, thread: to, sends: false, kind: r.kind, message });
+      message++;
+    }
+  };
+  add(records.toWorker, "kernel");
+  add(records.toKernel, "driver");
+  events.sort((a, b) => a.t - b.t || (a.sends === b.sends ? 0 : a.sends ? -1 : 1));
+  return events;
+}
+
 interface PathEvent {
   readonly t: number;
   readonly label: string;
@@ -257,20 +290,12 @@ interface PathEvent {
  * ```
  */
 export function criticalPath(records: TimelineRecords): CriticalPath | undefined {
-  const events: PathEvent[] = [];
-  let message = 0;
-  const add = (list: readonly TimelineRecord[], from: "kernel" | "driver") => {
-    const to = from === "kernel" ? "driver" : "kernel";
-    for (const r of list) {
-      events.push({ t: r.at - r.us, label: `${from} sends ${r.kind}`, thread: from, message });
-      events.push({ t: r.at, label: `${to} gets ${r.kind}`, thread: to, message });
-      message++;
-    }
-  };
-  add(records.toWorker, "kernel");
-  add(records.toKernel, "driver");
-  // Ties: a send before its own delivery.
-  events.sort((a, b) => a.t - b.t || (a.label.includes(" sends ") ? -1 : 1));
+  const events: PathEvent[] = channelEvents(records).map((e) => ({
+    t: e.t,
+    label: `${e.thread} ${e.sends ? "sends" : "gets"} ${e.kind}`,
+    thread: e.thread,
+    message: e.message,
+  }));
   const starts: number[] = [];
   events.forEach((e, i) => {
     if (e.label === "kernel sends call") starts.push(i);
@@ -379,17 +404,8 @@ export const STALL_MIN_US = 100;
  * ```
  */
 export function findStalls(records: TimelineRecords): Stalls | undefined {
-  // Each event: its time and what it does to the messages in flight toward each thread.
-  const events: { t: number; driver: number; kernel: number }[] = [];
-  for (const r of records.toWorker) {
-    events.push({ t: r.at - r.us, driver: 1, kernel: 0 }, { t: r.at, driver: -1, kernel: 0 });
-  }
-  for (const r of records.toKernel) {
-    events.push({ t: r.at - r.us, driver: 0, kernel: 1 }, { t: r.at, driver: 0, kernel: -1 });
-  }
+  const events = channelEvents(records);
   if (events.length < 2) return undefined;
-  // Ties: a publish before a delivery (a message is in flight from its publish on).
-  events.sort((a, b) => a.t - b.t || (b.driver + b.kernel) - (a.driver + a.kernel));
   const gaps: number[] = [];
   for (let i = 1; i < events.length; i++) gaps.push(events[i]!.t - events[i - 1]!.t);
   const sorted = [...gaps].sort((a, b) => a - b);
@@ -402,8 +418,12 @@ export function findStalls(records: TimelineRecords): Stalls | undefined {
   };
   let toDriver = 0, toKernel = 0, count = 0, totalUs = 0, longestUs = 0;
   for (let i = 0; i < gaps.length; i++) {
-    toDriver += events[i]!.driver;
-    toKernel += events[i]!.kernel;
+    // Messages in flight toward each thread: a publish adds one toward the other thread, a
+    // delivery takes one from its own.
+    const e = events[i]!;
+    const toward = e.sends ? (e.thread === "kernel" ? "driver" : "kernel") : e.thread;
+    if (toward === "driver") toDriver += e.sends ? 1 : -1;
+    else toKernel += e.sends ? 1 : -1;
     const gap = gaps[i]!;
     if (gap <= thresholdUs) continue;
     count++;
