@@ -71,9 +71,8 @@ const USAGE = `Usage: deno task bench [options]
                    per request and how long from publish to handler; the stalls (nothing
                    crossed for far longer than usual: which thread a message waited for); at
                    depth 1 also a request's critical path, step by step; writes
-                   timeline-<size>-d<depth>.json
-                   to --out. With it: --size S (default 512), --depth N (default 1),
-                   --record-ms MS (default 300)
+                   timeline-<size>-d<depth>.json to --out. With it: --size S (default 512),
+                   --depth N (default 1), --record-ms MS (default 300)
   --help           this text`;
 
 const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);

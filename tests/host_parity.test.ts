@@ -138,13 +138,11 @@ Deno.test("a post is checked against its target's parameter types, whatever the 
       const cap = kernel.mint(target.address);
       // The driver's INotify says (i64, i64): bigints, which the target's ints are not.
       await kernel.invoke(device, "IProbe.notify", [cap, 7n, 0n]);
-      let failed: string[] = [];
-      for (let i = 0; i < 200 && failed.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 5));
-        failed = kernel.events.recent({ source: "probe0" }).map((e) => e.message)
+      const failed = () =>
+        kernel.events.recent({ source: "probe0" }).map((e) => e.message)
           .filter((m) => m.includes("INotify.complete (posted) failed"));
-      }
-      return { calls, failed };
+      await waitFor(() => failed().length > 0);
+      return { calls, failed: failed() };
     })
   ));
   for (const { calls, failed } of seen) {
