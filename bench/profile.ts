@@ -24,10 +24,12 @@ import { BlockClient, blockList } from "../clients/block_client.ts";
 import { validateArgs } from "../idl/validate_args.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
 import { boot } from "../kernel/boot.ts";
-import { ValueDecoder, ValueEncoder } from "../kernel/codec.ts";
 import { DriverServices } from "../kernel/driver_services.ts";
 import { Kernel } from "../kernel/kernel.ts";
 import { Endpoint } from "../kernel/ring.ts";
+import { LayoutTable } from "../kernel/hosts/layout.ts";
+import { SELF } from "../kernel/hosts/protocol.ts";
+import { wireCodec } from "../kernel/hosts/wire.ts";
 import { DiskImage } from "../machine/disk_image.ts";
 import { InterruptBus } from "../machine/interrupt_bus.ts";
 import { formatSize } from "./results.ts";
@@ -302,25 +304,35 @@ export interface SizeCosts {
   readonly size: number;
   /** `BlockClient.transfer` building the `blocks` list (`blockList`). */
   readonly blockList: number;
-  /** `validateArgs` of `IBlock.read` (the kernel does it on every invoke). */
+  /** `validateArgs` of `IBlock.read` (the kernel host's check of every invoke). */
   readonly validate: number;
-  /** Encoding the `call` message for the ring, and decoding it on the other side. */
+  /**
+   * The worker host's `call` message in the wire format (`kernel/hosts/wire.ts`, the method's
+   * compiled layout, whose encoder does the same check as it writes), and its decoding in the
+   * driver's thread.
+   */
   readonly encode: number;
   readonly decode: number;
   /** Bytes of the encoded call message. */
   readonly messageBytes: number;
 }
 
-function sizeCosts(size: number, ms: number): SizeCosts {
+/** Measures {@link SizeCosts} of `size`-byte reads, each for about `ms`. */
+export function sizeCosts(size: number, ms: number): SizeCosts {
   const count = size / 512;
   const cap = { address: 0x1_0000n, password: 0x1234_5678_9abc_def0n };
   const blocks = blockList(4096n, count);
   const args = [cap, { blocks, addr: 0x2_0000n, buffer: cap }];
   const read = blockSchema.interfaces.IBlock!.methods.find((m) => m.name === "read")!;
-  const message = { t: "call", id: 1234, i: "IBlock", m: "read", a: args };
-  const encoder = new ValueEncoder();
-  const decoder = new ValueDecoder();
+  const message = { t: "call", id: 1234, o: SELF, i: "IBlock", m: "read", a: args };
+  const codec = wireCodec(LayoutTable.fromSchema(blockSchema));
+  const encoder = codec.encoder(4096);
+  const decoder = codec.decoder();
   const bytes = encoder.encode(message).slice();
+  const decoded = decoder.decode(bytes, 0, bytes.length) as { checked?: boolean };
+  if (decoded.checked !== true) {
+    throw new Error("The profile's IBlock.read call did not travel in its layout");
+  }
   return {
     size,
     blockList: microbench(() => blockList(4096n, count), ms),
@@ -400,8 +412,9 @@ export async function runProfile(
   }
   const ms = options.quick ? 50 : 200;
   const rows = [512, 4096, 65536, 1 << 20].map((size) => sizeCosts(size, ms));
-  out.push("Per-request costs that grow with the size (µs; the call crosses the ring only on the");
-  out.push("worker host):");
+  out.push("Per-request costs that grow with the size (µs): the client's block list; the kernel");
+  out.push("host's check of the call; the worker host's call in its layout (checked as encoded)");
+  out.push("and decoded in the driver's thread, and its bytes on the ring:");
   out.push("size      block list  validate  encode  decode  call message");
   for (const r of rows) {
     out.push(

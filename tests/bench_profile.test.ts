@@ -1,5 +1,5 @@
 import { assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
-import { formatStages, stagesOf } from "../bench/profile.ts";
+import { formatStages, sizeCosts, stagesOf } from "../bench/profile.ts";
 import { checkConfig, copyFor, seriesOrder } from "../bench/study.ts";
 import { parseSize } from "../bench/main.ts";
 
@@ -100,4 +100,18 @@ Deno.test("checkConfig() and parseSize() refuse what the study cannot run", () =
     refused = error instanceof TypeError;
   }
   assertEquals(refused, true);
+});
+
+Deno.test("sizeCosts() measures the call as the worker host sends it: in its layout, 8 bytes a block", () => {
+  const small = sizeCosts(512, 1);
+  const large = sizeCosts(1 << 20, 1);
+  // Kind, id, object, layout index; two capabilities, the struct's address, a one-block list.
+  assertEquals(small.messageBytes, 11 + 16 + 1 + 4 + 8 + 8 + 16);
+  // 2048 blocks of 8 bytes each, whatever the value codec adds around them.
+  assertAlmostEquals(large.messageBytes, 2048 * 8, 64);
+  for (const costs of [small, large]) {
+    for (const us of [costs.blockList, costs.validate, costs.encode, costs.decode]) {
+      assertEquals(us > 0 && Number.isFinite(us), true);
+    }
+  }
 });
