@@ -3,14 +3,14 @@
  * built on moves by up to 50 % within an hour, so two runs of `deno task bench`, one per version,
  * cannot tell a few per cent apart. This runs both versions in one process instead: it boots the
  * IDE driver on each host with this checkout's code and with the code of the checkout at `DIR`
- * (say, made with `git worktree add DIR REV`), and reads with each in turn, round after round, so
- * that whatever the machine does hits both alike.
+ * (say, made with `git worktree add --detach DIR REV`), and reads with each in turn, round after
+ * round, so that whatever the machine does hits both alike.
  *
  * Each tree runs two rigs per host, booted this, base, base, this (where a rig's boot falls moved
  * its rate by 2-15 % on the 2-vCPU VM; this order cancels such a drift), and a tree's rate is the
  * geometric mean of its two. The ratio of this tree's two worker rigs, booted first and last, is
- * the run's noise floor: what two copies of the same code differ by here. A difference within
- * its spread says nothing.
+ * the run's noise floor: what two copies of the same code differ by here. A difference within its
+ * spread says nothing.
  *
  *     deno task bench:compare --base ../mungi-base [--sizes 512,64k] [--depth 8] [--rounds 20]
  *
@@ -31,7 +31,7 @@ const USAGE = `Usage: deno task bench:compare --base DIR [options]
   checkout at DIR, in one process, trials of each interleaved round by round: the ratios say
   whether a change made reads faster, on a machine too noisy for two separate runs to tell.
 
-  --base DIR       the other checkout (required; e.g. git worktree add DIR REV)
+  --base DIR       the other checkout (required; e.g. git worktree add --detach DIR REV)
   --sizes LIST     request sizes, e.g. 512,64k,1m (default 512,64k,1m)
   --depth N        requests in flight (default 8)
   --rounds N       rounds; each reads once with every rig (default 20)
@@ -224,6 +224,8 @@ export function formatCompare(rows: readonly CompareRow[], options: CompareOptio
     "each tree. A tree's rate on a host is the geometric mean of its two rigs (booted this, base,",
     "base, this). Noise floor: this tree's last worker rig over its first, the same code (a ratio",
     "within its spread of 1 is no difference). req/s: this tree's in-kernel / user-level rates.",
+    "Eight kernels share this process, and U/K runs lower here than in deno task bench: compare",
+    "the trees with each other, not with the study's numbers.",
   ].join("\n");
 }
 
