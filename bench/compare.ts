@@ -18,7 +18,7 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { isAbsolute, join, resolve, toFileUrl } from "@std/path";
+import { fromFileUrl, isAbsolute, join, resolve, toFileUrl } from "@std/path";
 import { prepareImage } from "./disk.ts";
 import { formatSize } from "./results.ts";
 import { summarize } from "./stats.ts";
@@ -118,7 +118,7 @@ export async function runCompare(
   options: CompareOptions,
   progress: (size: number) => void = () => {},
 ): Promise<CompareRow[]> {
-  const here = new URL("../", import.meta.url).pathname;
+  const here = fromFileUrl(new URL("../", import.meta.url));
   if (resolve(options.base) === resolve(here)) {
     // The same modules would be shared, not compared.
     throw new Error(`--base ${options.base} is this checkout: give another one`);
@@ -293,6 +293,12 @@ async function main(args: readonly string[]): Promise<number> {
   if ("exit" in parsed) {
     (parsed.exit === 0 ? console.log : console.error)(parsed.message);
     return parsed.exit;
+  }
+  try {
+    await Deno.stat(join(parsed.base, "bench", "study.ts"));
+  } catch {
+    console.error(`bench:compare: --base ${parsed.base}: no bench/study.ts there (not a checkout)`);
+    return 2;
   }
   await Deno.mkdir(join(parsed.data, "bench"), { recursive: true });
   console.error(`bench image ${parsed.image} (${parsed.imageMib} MiB)...`);

@@ -73,7 +73,9 @@ const USAGE = `Usage: deno task bench [options]
                    depth 1 also a request's critical path, step by step; writes
                    timeline-<size>-d<depth>.json to --out. With it: --size S (default 512),
                    --depth N (default 1), --record-ms MS (default 300)
-  --help           this text`;
+  --help           this text
+
+Whether a change made reads faster: deno task bench:compare --base DIR (--help there).`;
 
 const FULL_SIZES = Array.from({ length: 12 }, (_, i) => 512 << i);
 const QUICK_SIZES = [512, 2048, 8192, 32768, 65536, 262144, 1 << 20];
