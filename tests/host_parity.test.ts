@@ -5,6 +5,7 @@ import { BlockClient } from "../clients/block_client.ts";
 import { boot } from "../kernel/boot.ts";
 import { withProbe } from "./_probe_harness.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
+import { waitFor } from "./_wait.ts";
 
 const HOSTS = ["kernel", "worker"] as const;
 
@@ -49,7 +50,7 @@ for (const host of HOSTS) {
 
       // The device's DMA to the old address faults instead of reaching the freed bytes.
       await kernel.invoke(device, "IProbe.poke", [1, 0, first.address]);
-      await waitFor(() => iommu.faults.some((f) => f.device === "probe0"));
+      await waitFor(() => iommu.faults.some((f) => f.device === "probe0"), "the probe's DMA fault");
 
       // A new object at any address maps (a stale mapping would overlap it and be refused).
       const second = kernel.allocate(4096, "second");
@@ -87,11 +88,6 @@ Deno.test("a buffer freed in the middle of a disk read: the read settles, the di
     }
   }
 });
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert(condition(), "timed out");
-}
 
 Deno.test("DMA memory a driver allocates is as long as it asked for on both hosts, also where it is a WebAssembly memory of whole pages", async () => {
   for (const host of HOSTS) {
@@ -141,7 +137,7 @@ Deno.test("a post is checked against its target's parameter types, whatever the 
       const failed = () =>
         kernel.events.recent({ source: "probe0" }).map((e) => e.message)
           .filter((m) => m.includes("INotify.complete (posted) failed"));
-      await waitFor(() => failed().length > 0);
+      await waitFor(() => failed().length > 0, "the refused post's log entry");
       return { calls, failed: failed() };
     })
   ));

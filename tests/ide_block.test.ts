@@ -5,6 +5,7 @@ import type { HostKind } from "../kernel/hosts/driver_host.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { IdeController } from "../machine/ide_controller.ts";
 import { pattern } from "./_machine_ide_harness.ts";
+import { waitFor } from "./_wait.ts";
 
 async function withDisk(
   host: HostKind,
@@ -178,9 +179,7 @@ for (const host of ["kernel", "worker"] as const) {
         pattern(512 * 4, 3).subarray(512, 1024),
       );
       // Each release goes after the completion in the worker host: wait for the last ones.
-      for (let i = 0; i < 50 && mapped() > baseline; i++) {
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await waitFor(() => mapped() <= baseline, "the last releases");
       assertEquals(mapped(), baseline);
     });
   });
@@ -370,12 +369,13 @@ for (const host of ["kernel", "worker"] as const) {
       }
       assert(victimBytes.bytes.every((b) => b === 0x5a), "the victim's buffer was written");
       assertEquals(kernel.machine.iommu.faults.length, faults);
-      // Every mapping of the served requests is gone again.
-      await new Promise((r) => setTimeout(r, 20));
-      const mapped = new Set(kernel.machine.iommu.mappings("ide0").map((m) => m.mapping.address));
-      for (const b of [...buffers, { capability: small }]) {
-        assert(!mapped.has(b.capability.address), "a request's mapping outlived it");
-      }
+      // Every mapping of the served requests is gone again (the worker host's releases follow
+      // the completions).
+      const outlived = () => {
+        const mapped = new Set(kernel.machine.iommu.mappings("ide0").map((m) => m.mapping.address));
+        return [...buffers, { capability: small }].some((b) => mapped.has(b.capability.address));
+      };
+      await waitFor(() => !outlived(), "the requests' mappings to go");
       assert(model.stats.commands > 0);
     });
   });
@@ -477,13 +477,11 @@ for (const host of ["kernel", "worker"] as const) {
         addr: capability.address,
         buffer: capability,
       }]);
-      let logged: string[] = [];
-      for (let i = 0; i < 200 && logged.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 5));
-        logged = kernel.events.recent({ source: "ide0" }).map((e) => e.message)
+      const logged = () =>
+        kernel.events.recent({ source: "ide0" }).map((e) => e.message)
           .filter((m) => m.includes("INotify.complete (posted) failed"));
-      }
-      assertEquals(logged.length, 1, "one logged failure");
+      await waitFor(() => logged().length > 0, "the failed completion's log entry");
+      assertEquals(logged().length, 1, "one logged failure");
       // And the driver goes on serving.
       assertEquals((await disk.read(3n, 1)).length, 512);
     });

@@ -4,6 +4,7 @@ import { boot } from "../kernel/boot.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { RateLimit } from "../kernel/interrupt_router.ts";
 import { createProbeDevice, probeIdentity } from "./fixtures/probe_device.ts";
+import { waitFor } from "./_wait.ts";
 
 const HOSTILE_DRIVERS = fromFileUrl(new URL("./fixtures/drivers", import.meta.url));
 
@@ -96,8 +97,10 @@ Deno.test("a driver that programs DMA to an address it never mapped faults witho
     assertEquals(kernel.machine.iommu.faults.at(-1)?.device, "probe7");
     // The driver's device is still usable, and its interrupt came (the device reports the fault).
     await probeCall(kernel, "probe7", "IProbe.poke", [3, 0, 0n]);
-    await new Promise((r) => setTimeout(r, 50));
-    assert((await probeCall(kernel, "probe7", "IProbe.interrupts") as number) >= 1);
+    await waitFor(
+      async () => (await probeCall(kernel, "probe7", "IProbe.interrupts") as number) >= 1,
+      "probe7's interrupt",
+    );
   });
 });
 
@@ -109,8 +112,9 @@ Deno.test("a driver that registers another device's interrupt line is refused", 
     assert(denied.some((m) => /belongs to other0/.test(m)), JSON.stringify(denied));
     // Its own line still works.
     await probeCall(kernel, "probe8", "IProbe.poke", [3, 0, 0n]);
-    await new Promise((r) => setTimeout(r, 50));
-    assertEquals(await probeCall(kernel, "probe8", "IProbe.interrupts"), 1);
+    const interrupts = () => probeCall(kernel, "probe8", "IProbe.interrupts");
+    await waitFor(async () => (await interrupts() as number) >= 1, "probe8's interrupt");
+    assertEquals(await interrupts(), 1);
   });
 });
 
@@ -144,13 +148,13 @@ Deno.test("an interrupt storm reaches the driver as a rate-limited trickle", asy
 
 Deno.test("a driver that throws in its interrupt handler is logged, and its line is re-armed", async () => {
   await withHostile(10, async (kernel) => {
+    const recent = () =>
+      kernel.events.recent({ kind: "driver.fault", source: "probe10" }).map((e) => e.message);
     await probeCall(kernel, "probe10", "IProbe.poke", [3, 0, 0n]);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => recent().length >= 1, "the first handler's fault");
     await probeCall(kernel, "probe10", "IProbe.poke", [3, 0, 0n]);
-    await new Promise((r) => setTimeout(r, 50));
-    const faults = kernel.events.recent({ kind: "driver.fault", source: "probe10" }).map((e) =>
-      e.message
-    );
+    await waitFor(() => recent().length >= 2, "the second handler's fault");
+    const faults = recent();
     assertEquals(faults.length, 2, JSON.stringify(faults));
     assertMatch(faults[0]!, /interrupt handler threw: hostile handler blew up/);
     assertEquals(await probeCall(kernel, "probe10", "IProbe.interrupts"), 2);

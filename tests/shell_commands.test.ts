@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/as
 import { join } from "@std/path";
 import { DmaFaultError } from "../machine/iommu.ts";
 import { bootShell } from "../shell/testing.ts";
+import { waitFor } from "./_wait.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mungi-shell-" });
@@ -361,7 +362,11 @@ Deno.test("iommu lists each device's mappings and the DMA faults recorded", asyn
 Deno.test("monitor streams binds, faults and a per-second interrupt summary for --for MS", async () => {
   await using h = await bootShell();
   const running = h.run("monitor --for 1300");
-  await new Promise((r) => setTimeout(r, 50));
+  // It subscribes as it prints its first line.
+  await waitFor(
+    () => h.transcript.includes("monitoring kernel events for 1300 ms"),
+    "the monitor to start",
+  );
   await h.kernel.names.bind("home/watched", 0x2000n);
   await h.kernel.names.unbind("home/watched");
   try {
@@ -419,7 +424,10 @@ Deno.test("monitor needs --for outside a terminal, and stops on Ctrl-C in one", 
 
   await using live = await bootShell({ interactive: true });
   const running = live.run("monitor");
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(
+    () => live.transcript.includes("monitoring kernel events; Ctrl-C to stop"),
+    "the monitor to start",
+  );
   assert(live.shell.busy);
   assert(live.shell.interrupt(), "Ctrl-C reaches the running command");
   const stopped = await running;

@@ -5,6 +5,7 @@ import { completePath } from "../shell/complete_path.ts";
 import { hexdump } from "../shell/hexdump.ts";
 import { createShell, type ShellPlugin, splitWords, table, UsageError } from "../shell/shell.ts";
 import { bootShell } from "../shell/testing.ts";
+import { waitFor } from "./_wait.ts";
 
 const noMachine = { boot: { names: ":memory:", machine: "none" as const } };
 
@@ -71,7 +72,7 @@ Deno.test("closing the shell stops its background jobs; Ctrl-C during wait stops
   await using h = await bootShell({ ...noMachine, interactive: true });
   assert((await h.run("monitor &")).ok);
   const waiting = h.run("wait");
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => h.shell.busy, "wait to run");
   assert(h.shell.interrupt(), "Ctrl-C reaches wait");
   assert((await waiting).ok);
   assertStringIncludes(h.transcript.join("\n"), "monitor interrupted after");

@@ -4,18 +4,10 @@ import { formatSize, parseSize, unescapeText } from "../plugins/usb_plugin.ts";
 import { runScript } from "../shell/script.ts";
 import { UsageError } from "../shell/shell.ts";
 import { bootShell } from "../shell/testing.ts";
+import { waitFor } from "./_wait.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const SMALL_IDE = { memory: true, size: 1 << 20 } as const;
-
-/** Waits until `done()` holds (checking every 10 ms), or fails after 5 s. */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${done}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mungi-shell-usb-" });
@@ -278,9 +270,12 @@ Deno.test("keys in an interactive shell runs until Ctrl-C", async () => {
   });
   assert((await h.run("plug usb 4 keyboard")).ok);
   const running = h.run("keys dev/usb4");
-  await until(() => h.transcript.some((l) => l.startsWith("listening to dev/usb4")));
+  await waitFor(
+    () => h.transcript.some((l) => l.startsWith("listening to dev/usb4")),
+    "the listener to start",
+  );
   await h.kernel.type("dev/usb4", "hi\n");
-  await until(() => h.transcript.includes("dev/usb4: hi"));
+  await waitFor(() => h.transcript.includes("dev/usb4: hi"), "the keyboard's line");
   assert(h.shell.interrupt(), "Ctrl-C reaches keys");
   const r = await running;
   assert(r.ok, r.err);
