@@ -69,6 +69,19 @@ Deno.test("DiskImage.open with create: false fails for a missing file", async ()
   });
 });
 
+Deno.test("DiskImage.open says what is wrong with a path that cannot be an image", async () => {
+  await withTempDir(async (dir) => {
+    await assertRejects(() => DiskImage.open(dir), TypeError, "not a regular file");
+    await assertRejects(
+      () => DiskImage.open(`${dir}/no/such/dir.img`),
+      Deno.errors.NotFound,
+      "Cannot create disk image",
+    );
+    // Nothing was left open or made on the way.
+    assertEquals([...Deno.readDirSync(dir)].length, 0);
+  });
+});
+
 Deno.test("DiskImage access out of range is a RangeError that names the numbers", () => {
   const disk = DiskImage.memory(16 * 512);
   assertThrows(() => disk.readSectors(15, 2, new Uint8Array(1024)), RangeError, "LBA 15");
