@@ -25,10 +25,17 @@
  * | `0x8a/0x8b` | `Uint8Array`: u8 / u32 length, bytes                       |
  * | `0x8c/0x8d` | array: u8 / u32 count, items                               |
  * | `0x8e`      | object: (key value)* then `0x8f`; keys are string values   |
- * | `0x90/0x91` | `BigUint64Array` / `BigInt64Array`: u32 count, 8 bytes each |
+ * | `0x90/0x91` | `BigUint64Array` / `BigInt64Array`: u32 count, u8 pad (0-7), |
+ * |             | that many bytes, 8 bytes each                              |
  * | `0x92`      | `{ address, password }` (a capability): two u64               |
  * | `0xa0-0xbf` | ASCII string of 0..31 bytes                                |
  * | `0xc0-0xff` | integer -64..-1                                            |
+ *
+ * The pad puts a 64-bit array's values on an 8-byte boundary of the encoder's target buffer (its
+ * `byteOffset` counted): into and out of a SharedArrayBuffer, such as a ring, V8 copies aligned
+ * memory a word at a time and anything else a byte at a time (16 KiB, a 1 MiB read's block list:
+ * 0.9-1.1 µs against 6.5-7.2 µs on the 2-vCPU VM). A decoder reading the same memory finds it
+ * aligned too; elsewhere it copies bytes.
  *
  * Strings go through UTF-8, so a lone surrogate comes back as U+FFFD (as with `TextEncoder`).
  * Decoded byte arrays and 64-bit integer arrays of up to 32 KiB are views into a slab the decoder
@@ -442,18 +449,25 @@ export class ValueEncoder {
 
   #big64s(v: BigUint64Array | BigInt64Array): void {
     const n = v.length;
-    this.#room(5 + 8 * n);
+    this.#room(6 + 7 + 8 * n);
     const buf = this.#buf;
     const view = this.#view;
-    buf[this.#pos] = v instanceof BigUint64Array ? T_BIGU64S : T_BIGI64S;
+    const unsigned = v instanceof BigUint64Array;
+    buf[this.#pos] = unsigned ? T_BIGU64S : T_BIGI64S;
     view.setUint32(this.#pos + 1, n, true);
-    let p = this.#pos + 5;
+    // The values start on an 8-byte boundary of the buffer (see the module's notes).
+    const pad = (8 - ((buf.byteOffset + this.#pos + 6) & 7)) & 7;
+    buf[this.#pos + 5] = pad;
+    let p = this.#pos + 6;
+    for (let i = 0; i < pad; i++) buf[p++] = 0;
     if (LITTLE_ENDIAN) {
-      buf.set(new Uint8Array(v.buffer, v.byteOffset, 8 * n), p);
+      const at = buf.byteOffset + p;
+      if (unsigned) new BigUint64Array(buf.buffer, at, n).set(v);
+      else new BigInt64Array(buf.buffer, at, n).set(v);
     } else {
       for (let i = 0; i < n; i++, p += 8) view.setBigUint64(p, BigInt.asUintN(64, v[i]!), true);
     }
-    this.#pos += 5 + 8 * n;
+    this.#pos += 6 + pad + 8 * n;
   }
 
   #enter(v: object, depth: number): void {
@@ -836,8 +850,14 @@ export class ValueDecoder {
   }
 
   #big64s(n: number, signed: boolean): BigUint64Array | BigInt64Array {
-    this.#need(8 * n, "a 64-bit integer array");
-    const p = this.#pos;
+    this.#need(1, "a 64-bit integer array's padding");
+    const pad = this.#buf[this.#pos]!;
+    if (pad > 7) {
+      throw new TypeError(`Cannot decode: a 64-bit integer array padded by ${pad} bytes`);
+    }
+    this.#pos += 1;
+    this.#need(pad + 8 * n, "a 64-bit integer array");
+    const p = this.#pos + pad;
     this.#pos = p + 8 * n;
     let out: BigUint64Array | BigInt64Array;
     if (8 * n <= SLAB_ITEM_MAX) {
@@ -847,11 +867,10 @@ export class ValueDecoder {
     if (LITTLE_ENDIAN) {
       const buf = this.#buf;
       const from = buf.byteOffset + p;
-      if ((from & 3) === 0) {
-        // Word copies: from shared memory, much faster than byte copies.
-        new Uint32Array(out.buffer, out.byteOffset, 2 * n).set(
-          new Uint32Array(buf.buffer, from, 2 * n),
-        );
+      if ((from & 7) === 0) {
+        // Aligned: out of shared memory a word at a time, not a byte (see the module's notes).
+        if (signed) (out as BigInt64Array).set(new BigInt64Array(buf.buffer, from, n));
+        else (out as BigUint64Array).set(new BigUint64Array(buf.buffer, from, n));
       } else new Uint8Array(out.buffer, out.byteOffset, 8 * n).set(buf.subarray(p, p + 8 * n));
     } else {
       const view = this.#view;

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { decodeValue, encodeValue, ValueDecoder } from "../kernel/codec.ts";
 
 /** xorshift32: a small seeded PRNG, so every run sees the same inputs. */
@@ -84,6 +84,13 @@ Deno.test("truncated and bit-flipped encodings throw only RangeError/TypeError",
     const bad = good.slice();
     for (let k = 0; k < 3; k++) bad[next() % bad.length] = next();
     decodeOrExpectedError(bad);
+  }
+});
+
+Deno.test("a 64-bit integer array padded by more than 7 bytes is refused", () => {
+  for (const tag of [0x90, 0x91]) {
+    const bytes = new Uint8Array([tag, 1, 0, 0, 0, 8, ...new Array(16).fill(0)]);
+    assertThrows(() => decodeValue(bytes), TypeError, "padded by 8 bytes");
   }
 });
 

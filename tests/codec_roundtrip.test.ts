@@ -135,7 +135,9 @@ Deno.test("Uint8Array round-trips as a copy", () => {
 Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 bytes a value", () => {
   const blocks = new BigUint64Array([0n, 1n, 2n ** 64n - 1n, 0x0123_4567_89ab_cdefn]);
   const bytes = encodeValue({ blocks });
-  assertEquals(bytes.length, 1 + 7 + 5 + 8 * 4 + 1); // object, key "blocks", tag + count, end
+  // Object, key "blocks", tag, count, pad byte, 2 bytes of padding (the values start at 16), end.
+  assertEquals(bytes.length, 1 + 7 + 6 + 2 + 8 * 4 + 1);
+  assertEquals(bytes[13], 2);
   const back = (decodeValue(bytes) as { blocks: BigUint64Array }).blocks;
   assert(back instanceof BigUint64Array);
   assertEquals([...back], [...blocks]);
@@ -151,9 +153,33 @@ Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 byte
   // Encoded in place into ring memory (a fixed target) too, and refused when it does not fit.
   const target = new Uint8Array(64);
   const n = encodeInto(blocks, target, 3);
-  assertEquals(n, 5 + 32);
+  assertEquals(n, 6 + 7 + 32); // at 3: tag, count and pad byte end at 9, the values start at 16
   assertEquals([...(decodeValue(target.subarray(3, 3 + n)) as BigUint64Array)], [...blocks]);
   assertEquals(encodeInto(blocks, new Uint8Array(20)), -1);
+});
+
+Deno.test("a 64-bit array's values start on an 8-byte boundary of the target's buffer, wherever the target lies in it", () => {
+  const blocks = new BigUint64Array(40).map((_, i) => BigInt(i) * 0x1_0000_0001n);
+  const memory = new SharedArrayBuffer(4096);
+  for (let offset = 0; offset < 8; offset++) {
+    for (let at = 0; at < 8; at++) {
+      const target = new Uint8Array(memory, offset, 1024);
+      const n = encodeInto(blocks, target, at);
+      const pad = target[at + 5]!;
+      assert(pad <= 7);
+      assertEquals((offset + at + 6 + pad) % 8, 0, `offset ${offset}, at ${at}`);
+      assertEquals(n, 6 + pad + 8 * 40);
+      // Read back in place (aligned: word copies) and from a copy elsewhere (byte copies).
+      assertEquals([...(decodeValue(target.subarray(at, at + n)) as BigUint64Array)], [...blocks]);
+      const moved = new Uint8Array(n + 1).subarray(1);
+      moved.set(target.subarray(at, at + n));
+      assertEquals([...(decodeValue(moved) as BigUint64Array)], [...blocks]);
+    }
+  }
+  const signed = new BigInt64Array([-1n, -(2n ** 63n), 5n]);
+  const target = new Uint8Array(memory, 3, 256);
+  const n = encodeInto(signed, target, 0);
+  assertEquals([...(decodeValue(target.subarray(0, n)) as BigInt64Array)], [...signed]);
 });
 
 Deno.test("decoded typed arrays are views of a slab that never share bytes with each other", () => {
