@@ -87,11 +87,13 @@ Deno.test("truncated and bit-flipped encodings throw only RangeError/TypeError",
   }
 });
 
-Deno.test("a 64-bit integer array padded by more than 7 bytes is refused", () => {
-  for (const tag of [0x90, 0x91]) {
+Deno.test("a long byte array or a 64-bit integer array padded by more than 7 bytes is refused", () => {
+  for (const tag of [0x8b, 0x90, 0x91]) {
     const bytes = new Uint8Array([tag, 1, 0, 0, 0, 8, ...new Array(16).fill(0)]);
     assertThrows(() => decodeValue(bytes), TypeError, "padded by 8 bytes");
   }
+  // Padding that runs past the end is a truncation.
+  assertThrows(() => decodeValue(new Uint8Array([0x8b, 1, 0, 0, 0, 5, 0])), RangeError);
 });
 
 Deno.test("huge declared lengths are refused without allocating them", () => {

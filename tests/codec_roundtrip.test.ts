@@ -158,7 +158,7 @@ Deno.test("BigUint64Array and BigInt64Array round-trip as aligned copies, 8 byte
   assertEquals(encodeInto(blocks, new Uint8Array(20)), -1);
 });
 
-Deno.test("a 64-bit array's values start on an 8-byte boundary of the target's buffer, wherever the target lies in it", () => {
+Deno.test("a 64-bit array's values, and a long byte array's, start on an 8-byte boundary of the target's buffer, wherever the target lies in it", () => {
   const blocks = new BigUint64Array(40).map((_, i) => BigInt(i) * 0x1_0000_0001n);
   const memory = new SharedArrayBuffer(4096);
   for (let offset = 0; offset < 8; offset++) {
@@ -176,6 +176,15 @@ Deno.test("a 64-bit array's values start on an 8-byte boundary of the target's b
       assertEquals([...(decodeValue(moved) as BigUint64Array)], [...blocks]);
     }
   }
+  // So do a byte array's of 256 bytes or more; shorter ones are not padded.
+  const long = new Uint8Array(300).map((_, i) => i * 7);
+  for (let offset = 0; offset < 8; offset++) {
+    const target = new Uint8Array(memory, offset, 1024);
+    const n = encodeInto(long, target, 1);
+    assertEquals((offset + 1 + 6 + target[1 + 5]!) % 8, 0, `offset ${offset}`);
+    assertEquals(decodeValue(target.subarray(1, 1 + n)), long);
+  }
+  assertEquals(encodeValue(new Uint8Array(255)).length, 2 + 255);
   const signed = new BigInt64Array([-1n, -(2n ** 63n), 5n]);
   const target = new Uint8Array(memory, 3, 256);
   const n = encodeInto(signed, target, 0);
