@@ -12,9 +12,11 @@
  * | 256         | head            | reader     | bytes ever consumed (wraps at 2^32)          |
  * | 384         | reader sleeping | both       | 1 while the reader waits on `tail`           |
  * | 512         | writer waiting  | both       | 1 while the writer waits on `head` for space |
- * | 640         | data            | writer     | `capacity` bytes of frames                   |
+ * | 644         | data            | writer     | `capacity` bytes of frames                   |
  *
- * A frame is a u32 payload length, then the payload, padded to 4 bytes. A frame never wraps:
+ * A frame is a u32 payload length, then the payload, padded to a multiple of 8 bytes: the data
+ * area starts 4 bytes past an 8-byte boundary, so every payload starts on one (see
+ * {@link RING_HEADER_BYTES}). A frame never wraps:
  * when it does not fit before the end, the writer puts a skip marker (length 0xffffffff) there
  * and starts the frame at offset 0. So a payload may take up to `capacity / 2 - 4` bytes.
  *
@@ -36,8 +38,14 @@ import { type TimelineChannel, TimelineEnd } from "./timeline.ts";
 /** The first word of every ring: "RNG1". */
 export const RING_MAGIC = 0x524e4731;
 
-/** Bytes before the data area. */
-export const RING_HEADER_BYTES = 640;
+/**
+ * Bytes before the data area: 4 past an 8-byte boundary, so that every frame's payload (after its
+ * u32 length, frames being whole multiples of 8 bytes) starts on one. The value codec aligns long
+ * arrays to 8-byte boundaries of its buffer (`codec.ts`), and V8 copies aligned shared memory a
+ * word at a time: a message's bytes are then the same wherever it is encoded (in place, aside, in
+ * the backlog), and its arrays aligned in the ring.
+ */
+export const RING_HEADER_BYTES = 644;
 
 /** The smallest ring capacity, in bytes. */
 export const MIN_RING_CAPACITY = 4096;
@@ -53,6 +61,12 @@ const W_READER_SLEEPING = 96;
 const W_WRITER_WAITING = 128;
 
 const SKIP = -1;
+/** Frames are whole multiples of this many bytes. */
+const FRAME_ALIGN = 8;
+/** Bytes a frame of an `n`-byte payload takes: its length word, the payload, padding. */
+function frameBytes(n: number): number {
+  return (4 + n + FRAME_ALIGN - 1) & ~(FRAME_ALIGN - 1);
+}
 
 /** Values of the reader-sleeping word. */
 const AWAKE = 0;
@@ -225,7 +239,7 @@ export const VALUE_CODEC: MessageCodec = {
  * import { assertEquals } from "@std/assert";
  * import { createRing } from "./ring.ts";
  * const sab = createRing(65536);
- * assertEquals(sab.byteLength, 65536 + 640);
+ * assertEquals(sab.byteLength, 65536 + 644);
  * ```
  */
 export function createRing(capacityBytes = 65536): SharedArrayBuffer {
@@ -504,7 +518,7 @@ export class RingWriter {
     const head = Atomics.load(this.#header, W_HEAD);
     if (head === this.#head) return false;
     const used = (this.#tail - head) | 0;
-    if (used < 0 || used > this.#capacity || (head & 3) !== 0) {
+    if (used < 0 || used > this.#capacity || (head & (FRAME_ALIGN - 1)) !== 0) {
       throw corrupted(`reader's head ${head} is inconsistent with tail ${this.#tail}`);
     }
     this.#head = head;
@@ -521,7 +535,7 @@ export class RingWriter {
         `Cannot write a message of ${n} bytes: the ring's maximum is ${this.maxMessageBytes}`,
       );
     }
-    const frame = 4 + ((n + 3) & ~3);
+    const frame = frameBytes(n);
     const pos = this.#tail & this.#mask;
     const contiguous = this.#capacity - pos;
     const need = frame <= contiguous ? frame : contiguous + frame;
@@ -543,7 +557,7 @@ export class RingWriter {
   #commit(start: number, n: number): void {
     this.#frames++;
     this.#words[(start - 4) >> 2] = n;
-    this.#tail = (this.#tail + 4 + ((n + 3) & ~3)) | 0;
+    this.#tail = (this.#tail + frameBytes(n)) | 0;
   }
 }
 
@@ -858,11 +872,11 @@ export class RingReader {
     }
     // Checked before padding, so that a huge length cannot overflow into a small one.
     const room = Math.min(available, this.#capacity - pos) - 4;
-    if (length < 0 || length > room || ((length + 3) & ~3) > room) {
+    if (length < 0 || length > room || frameBytes(length) > room + 4) {
       throw this.#corrupt(`frame length ${length} at offset ${pos} overruns the data`);
     }
     this.#length = length;
-    this.#head = (this.#head + 4 + ((length + 3) & ~3)) | 0;
+    this.#head = (this.#head + frameBytes(length)) | 0;
     this.#frames++;
     return pos + 4;
   }
@@ -871,7 +885,7 @@ export class RingReader {
   #loadTail(): number {
     const tail = Atomics.load(this.#header, W_TAIL);
     const available = (tail - this.#head) | 0;
-    if (available < 0 || available > this.#capacity || (tail & 3) !== 0) {
+    if (available < 0 || available > this.#capacity || (tail & (FRAME_ALIGN - 1)) !== 0) {
       throw corrupted(`writer's tail ${tail} is inconsistent with head ${this.#head}`);
     }
     return this.#tail = tail;
@@ -911,7 +925,7 @@ export class RingReader {
  * import { assertEquals } from "@std/assert";
  * import { type Channel, createChannel } from "./ring.ts";
  * const channel: Channel = createChannel(65536);
- * assertEquals(channel.toWorker.byteLength, 65536 + 640);
+ * assertEquals(channel.toWorker.byteLength, 65536 + 644);
  * ```
  */
 export interface Channel {
@@ -1408,6 +1422,12 @@ export class Endpoint {
 }
 
 const BACKLOG_CHUNK = 1 << 16;
+/** Where a backlog chunk's first message's length goes: its bytes then start at 8. */
+const FIRST_SLOT = 4;
+/** The slot after a message of `n` bytes whose length is at `at`: its bytes start 8-aligned. */
+function nextSlot(at: number, n: number): number {
+  return ((at + 8 + n + 7) & ~7) - 4;
+}
 
 /**
  * Encoded messages waiting for ring space, oldest first: each a u32 length and the bytes, packed
@@ -1419,7 +1439,7 @@ class Backlog {
   /** Bytes used in each chunk. */
   #used: number[] = [];
   /** Read position in the first chunk. */
-  #read = 0;
+  #read = FIRST_SLOT;
   #size = 0;
   #encoder: MessageEncoder;
   #scratch: MessageEncoder;
@@ -1434,7 +1454,11 @@ class Backlog {
     return this.#size;
   }
 
-  /** Encodes and queues `value`; throws (queueing nothing) if the codec refuses it. */
+  /**
+   * Encodes and queues `value`; throws (queueing nothing) if the codec refuses it. Each message's
+   * bytes start on an 8-byte boundary of its chunk, as a frame's payload does in the ring, so
+   * that they are the bytes the ring would have had (see {@link RING_HEADER_BYTES}).
+   */
   push(value: unknown): void {
     const last = this.#chunks.length - 1;
     if (last >= 0) {
@@ -1444,20 +1468,20 @@ class Backlog {
         const n = this.#encoder.encodeRange(value, chunk, at + 4, chunk.length);
         if (n >= 0) {
           this.#views[last]!.setUint32(at, n, true);
-          this.#used[last] = at + 4 + n;
+          this.#used[last] = nextSlot(at, n);
           this.#size++;
           return;
         }
       }
     }
     const bytes = this.#scratch.encode(value);
-    const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, 4 + bytes.length));
+    const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, 8 + bytes.length));
     const view = new DataView(chunk.buffer);
-    view.setUint32(0, bytes.length, true);
-    chunk.set(bytes, 4);
+    view.setUint32(4, bytes.length, true);
+    chunk.set(bytes, 8);
     this.#chunks.push(chunk);
     this.#views.push(view);
-    this.#used.push(4 + bytes.length);
+    this.#used.push(nextSlot(4, bytes.length));
     this.#size++;
   }
 
@@ -1470,22 +1494,22 @@ class Backlog {
         this.#chunks.shift();
         this.#views.shift();
         this.#used.shift();
-        this.#read = 0;
+        this.#read = FIRST_SLOT;
         continue;
       }
       const n = this.#views[0]!.getUint32(at, true);
       if (!writer.stage(chunk.subarray(at + 4, at + 4 + n))) return false;
-      this.#read = at + 4 + n;
+      this.#read = nextSlot(at, n);
       this.#size--;
     }
     // Empty: keep one standard chunk for next time.
     const keep = this.#chunks[this.#chunks.length - 1];
     this.#chunks.length = this.#views.length = this.#used.length = 0;
-    this.#read = 0;
+    this.#read = FIRST_SLOT;
     if (keep !== undefined && keep.length === BACKLOG_CHUNK) {
       this.#chunks.push(keep);
       this.#views.push(new DataView(keep.buffer));
-      this.#used.push(0);
+      this.#used.push(FIRST_SLOT);
     }
     return true;
   }

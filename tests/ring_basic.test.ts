@@ -120,18 +120,24 @@ Deno.test("frames fill the ring exactly to capacity", () => {
   for (let i = 0; i < 4; i++) assert(writer.tryWrite(message(i, 1020)), `frame ${i}`);
   assertFalse(writer.tryWrite(new Uint8Array(0)));
   for (let i = 0; i < 4; i++) assertEquals(reader.tryRead(), message(i, 1020));
-  // 1024 empty messages (4-byte frames) too, after wrapping.
-  for (let i = 0; i < 1024; i++) assert(writer.tryWrite(new Uint8Array(0)), `empty ${i}`);
+  // 512 empty messages (8-byte frames: a length word and padding) too, after wrapping.
+  for (let i = 0; i < 512; i++) assert(writer.tryWrite(new Uint8Array(0)), `empty ${i}`);
   assertFalse(writer.tryWrite(new Uint8Array(0)));
-  assertEquals(reader.drain(() => {}), 1024);
+  assertEquals(reader.drain(() => {}), 512);
 });
 
-Deno.test("payloads are padded to 4 bytes", () => {
-  const [writer] = pair(4096);
-  // 1021..1024 bytes all take a 1028-byte frame: three fit, a fourth does not.
-  for (const n of [1021, 1022, 1023]) assert(writer.tryWrite(new Uint8Array(n)));
-  assertFalse(writer.tryWrite(new Uint8Array(1024)));
-  assert(writer.tryWrite(new Uint8Array(1008))); // 4 + 1008 = the 1012 bytes left
+Deno.test("frames are padded to 8 bytes, so that every payload starts on an 8-byte boundary", () => {
+  const sab = createRing(4096);
+  const writer = new RingWriter(sab);
+  // 1021..1028 bytes all take a 1032-byte frame: three fit, a fourth does not.
+  for (const n of [1021, 1024, 1028]) assert(writer.tryWrite(new Uint8Array(n)));
+  assertFalse(writer.tryWrite(new Uint8Array(1022)));
+  assert(writer.tryWrite(new Uint8Array(996))); // 4 + 996 = the 1000 bytes left
+  const reader = new RingReader(sab);
+  const starts: number[] = [];
+  reader.drain((bytes) => starts.push(bytes.byteOffset));
+  assertEquals(starts, [0, 1032, 2064, 3096].map((at) => RING_HEADER_BYTES + at + 4));
+  for (const at of starts) assertEquals(at % 8, 0);
 });
 
 Deno.test("the largest message is half the ring minus the header; larger throws", () => {
