@@ -1142,7 +1142,7 @@ export class Endpoint {
     const codec = options.codec ?? VALUE_CODEC;
     this.#writer = new RingWriter(out, codec);
     this.#reader = new RingReader(inn, codec);
-    this.#backlog = new Backlog(codec);
+    this.#backlog = new Backlog(codec, this.#writer.maxMessageBytes);
     this.#spinMax = Math.max(0, options.spinMicros ?? 50);
     this.#idleMax = Math.max(0, options.idleSpinMicros ?? 0);
     this.#blockMs = Math.max(0, options.blockMicros ?? 0) / 1000;
@@ -1443,10 +1443,13 @@ class Backlog {
   #size = 0;
   #encoder: MessageEncoder;
   #scratch: MessageEncoder;
+  /** The ring's largest message: a larger one is refused when queued, not when flushed. */
+  #maxBytes: number;
 
-  constructor(codec: MessageCodec) {
+  constructor(codec: MessageCodec, maxBytes: number) {
     this.#encoder = codec.encoder(0);
     this.#scratch = codec.encoder(4096);
+    this.#maxBytes = maxBytes;
   }
 
   /** Messages queued. */
@@ -1455,7 +1458,8 @@ class Backlog {
   }
 
   /**
-   * Encodes and queues `value`; throws (queueing nothing) if the codec refuses it. Each message's
+   * Encodes and queues `value`; throws (queueing nothing) `TypeError` if the codec refuses it,
+   * `RangeError` if it is larger than the ring's largest message. Each message's
    * bytes start on an 8-byte boundary of its chunk, as a frame's payload does in the ring, so
    * that they are the bytes the ring would have had (see {@link RING_HEADER_BYTES}).
    */
@@ -1467,6 +1471,7 @@ class Backlog {
       if (at + 4 <= chunk.length) {
         const n = this.#encoder.encodeRange(value, chunk, at + 4, chunk.length);
         if (n >= 0) {
+          this.#checkSize(n);
           this.#views[last]!.setUint32(at, n, true);
           this.#used[last] = nextSlot(at, n);
           this.#size++;
@@ -1475,6 +1480,7 @@ class Backlog {
       }
     }
     const bytes = this.#scratch.encode(value);
+    this.#checkSize(bytes.length);
     const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, 8 + bytes.length));
     const view = new DataView(chunk.buffer);
     view.setUint32(4, bytes.length, true);
@@ -1483,6 +1489,14 @@ class Backlog {
     this.#views.push(view);
     this.#used.push(nextSlot(4, bytes.length));
     this.#size++;
+  }
+
+  #checkSize(n: number): void {
+    if (n > this.#maxBytes) {
+      throw new RangeError(
+        `Cannot write a message of ${n} bytes: the ring's maximum is ${this.#maxBytes}`,
+      );
+    }
   }
 
   /** Stages queued messages into `writer` while they fit; returns whether none is left. */

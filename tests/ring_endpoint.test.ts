@@ -185,6 +185,26 @@ Deno.test("large messages near the ring's limit pass through the endpoint", asyn
   assertEquals(got, sizes);
 });
 
+Deno.test("a message too large for the ring is refused by send even behind a full ring, and the endpoint goes on", async () => {
+  const [kernel, worker] = ends(createChannel(4096));
+  // Fill the ring (nobody reads yet): the next sends queue.
+  let sent = 0;
+  while (kernel.queued === 0) kernel.send(sent++);
+  assertThrows(() => kernel.send(new Uint8Array(3000)), RangeError, "maximum is 2044");
+  kernel.send("after");
+  const got: unknown[] = [];
+  const all = new Promise<void>((resolve) => {
+    worker.start((msg) => {
+      got.push(msg);
+      if (msg === "after") resolve();
+    });
+  });
+  await within(2000, all);
+  await within(2000, kernel.flushed());
+  worker.stop();
+  assertEquals(got, [...Array.from({ length: sent }, (_, i) => i), "after"]);
+});
+
 Deno.test("a peer that corrupts the ring makes flushed() and later sends fail", async () => {
   const channel = createChannel(4096);
   const kernel = new Endpoint(channel, "kernel", options);
