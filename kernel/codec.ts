@@ -33,11 +33,10 @@
  * | `0xc0-0xff` | integer -64..-1                                            |
  *
  * The pad puts a 64-bit array's values (and a byte array's of 256 bytes or more) on an 8-byte
- * boundary of the encoder's target buffer (its
- * `byteOffset` counted): into and out of a SharedArrayBuffer, such as a ring, V8 copies aligned
- * memory a word at a time and anything else a byte at a time (16 KiB, a 1 MiB read's block list:
- * 0.9-1.1 µs against 6.5-7.2 µs on the 2-vCPU VM). A decoder reading the same memory finds it
- * aligned too; elsewhere it copies bytes.
+ * boundary of the encoder's target buffer (its `byteOffset` counted): into and out of a
+ * SharedArrayBuffer, such as a ring, V8 copies aligned memory a word at a time and anything else a
+ * byte at a time (16 KiB, a 1 MiB read's block list: 0.9-1.1 µs against 6.5-7.2 µs on the 2-vCPU
+ * VM). A decoder reading the same memory finds it aligned too; elsewhere it copies bytes.
  *
  * Strings go through UTF-8, so a lone surrogate comes back as U+FFFD (as with `TextEncoder`).
  * Decoded byte arrays and 64-bit integer arrays of up to 32 KiB are views into a slab the decoder
