@@ -18,9 +18,9 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { fromFileUrl, isAbsolute, join, resolve, toFileUrl } from "@std/path";
+import { fromFileUrl, join, resolve, toFileUrl } from "@std/path";
 import { prepareImage } from "./disk.ts";
-import { formatSize } from "./results.ts";
+import { formatSize, parseSize } from "./results.ts";
 import { summarize } from "./stats.ts";
 import { type Host, isRequestSize, MAX_REQUEST } from "./study.ts";
 import { tableLines } from "./table.ts";
@@ -251,13 +251,11 @@ export function parseCompareArgs(
     }
     return n;
   };
-  const sizes = (flags.sizes ?? "512,64k,1m").split(",").map((s: string) =>
-    parseCompareSize(s.trim())
-  );
+  const sizes = (flags.sizes ?? "512,64k,1m").split(",").map((s: string) => requestSize(s));
   const data = flags.data ?? "./.mungi";
   const imageMib = int("image-mib", flags["image-mib"], 256, 1);
   return {
-    base: isAbsolute(flags.base) ? flags.base : resolve(flags.base),
+    base: resolve(flags.base),
     sizes,
     depth: int("depth", flags.depth, 8, 1),
     rounds: int("rounds", flags.rounds, 20, 3),
@@ -268,15 +266,12 @@ export function parseCompareArgs(
   };
 }
 
-/** A request size: bytes, or with k/m (512, 4k, 1m); a power of two from 512 B to 1 MiB. */
-function parseCompareSize(text: string): number {
-  const m = /^(\d+)([km]?)$/i.exec(text);
-  const n = m
-    ? Number(m[1]) * (m[2] === "" ? 1 : m[2]!.toLowerCase() === "k" ? 1024 : 1 << 20)
-    : NaN;
+/** A request size (`parseSize`) the study can read: a multiple of 512 B up to 1 MiB. */
+function requestSize(text: string): number {
+  const n = parseSize(text);
   if (!isRequestSize(n)) {
     throw new RangeError(
-      `bench:compare: --sizes: "${text}" is not a power of two from 512 to ${MAX_REQUEST} bytes (e.g. 512, 4k, 1m)`,
+      `bench:compare: --sizes: "${text}" is not a multiple of 512 up to ${MAX_REQUEST} bytes (e.g. 512, 4k, 1m)`,
     );
   }
   return n;
@@ -295,9 +290,10 @@ async function main(args: readonly string[]): Promise<number> {
     return parsed.exit;
   }
   try {
-    await Deno.stat(join(parsed.base, "bench", "study.ts"));
-  } catch {
-    console.error(`bench:compare: --base ${parsed.base}: no bench/study.ts there (not a checkout)`);
+    // Before the image is made: a checkout that cannot be compared says so at once.
+    await loadStudy(parsed.base);
+  } catch (error) {
+    console.error(`bench:compare: --base ${parsed.base}: ${(error as Error).message}`);
     return 2;
   }
   await Deno.mkdir(join(parsed.data, "bench"), { recursive: true });

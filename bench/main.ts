@@ -23,7 +23,7 @@ import { formatTimeline, runTimeline, timelineFileName, timelineJson } from "./t
 import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
-import { analyze } from "./results.ts";
+import { analyze, parseSize } from "./results.ts";
 import {
   checkConfig,
   type Host,
@@ -89,14 +89,6 @@ function requestSize(text: string | undefined): number {
     );
   }
   return size;
-}
-
-/** Parses `512`, `4k`, `1m` (binary units) into bytes. */
-export function parseSize(text: string): number {
-  const m = /^(\d+)\s*([kKmM]?)(?:i?[bB])?$/.exec(text.trim());
-  if (!m) throw new TypeError(`Cannot read request size "${text}": write e.g. 512, 4k or 1m`);
-  const unit = m[2]!.toLowerCase();
-  return Number(m[1]) * (unit === "k" ? 1024 : unit === "m" ? 1 << 20 : 1);
 }
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {

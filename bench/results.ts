@@ -235,3 +235,11 @@ export function formatSize(bytes: number): string {
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} B`;
 }
+
+/** Parses `512`, `4k`, `1m` (binary units) into bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*([kKmM]?)(?:i?[bB])?$/.exec(text.trim());
+  if (!m) throw new TypeError(`Cannot read request size "${text}": write e.g. 512, 4k or 1m`);
+  const unit = m[2]!.toLowerCase();
+  return Number(m[1]) * (unit === "k" ? 1024 : unit === "m" ? 1 << 20 : 1);
+}

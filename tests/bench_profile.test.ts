@@ -1,7 +1,7 @@
 import { assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
 import { formatStages, sizeCosts, stagesOf } from "../bench/profile.ts";
 import { checkConfig, copyFor, seriesOrder } from "../bench/study.ts";
-import { parseSize } from "../bench/main.ts";
+import { parseSize } from "../bench/results.ts";
 
 Deno.test("stagesOf() sums repeated steps per request and orders steps as they occur", () => {
   // Two requests; times in ms. The second has an extra "w -> w" step.
