@@ -66,6 +66,8 @@ const T_ARR32 = 0x8d;
 const T_OBJ = 0x8e;
 const T_END = 0x8f;
 const T_BIGU64S = 0x90;
+/** The most bytes before an aligned array's values: tag, u32 count, pad byte, 7 pad bytes. */
+const ALIGNED_HEAD = 6 + 7;
 const T_BIGI64S = 0x91;
 /**
  * A plain object whose own keys are exactly `address` then `password`, both bigints in
@@ -398,14 +400,8 @@ export class ValueEncoder {
         this.#pos += 2;
       } else {
         // Long ones start on an 8-byte boundary of the buffer, as the 64-bit arrays do.
-        this.#room(6 + 7 + n);
-        const buf = this.#buf;
-        buf[this.#pos] = T_BIN32;
-        this.#view.setUint32(this.#pos + 1, n, true);
-        const pad = (8 - ((buf.byteOffset + this.#pos + 6) & 7)) & 7;
-        buf[this.#pos + 5] = pad;
-        this.#pos += 6;
-        for (let i = 0; i < pad; i++) buf[this.#pos++] = 0;
+        this.#room(ALIGNED_HEAD + n);
+        this.#alignedHead(T_BIN32, n);
       }
       this.#buf.set(v, this.#pos);
       this.#pos += n;
@@ -453,27 +449,37 @@ export class ValueEncoder {
     return true;
   }
 
-  #big64s(v: BigUint64Array | BigInt64Array): void {
-    const n = v.length;
-    this.#room(6 + 7 + 8 * n);
+  /**
+   * Writes `tag`, the u32 `n` and the padding that puts what follows on an 8-byte boundary of the
+   * buffer (see the module's notes); `#pos` is then there. The caller has made room for
+   * {@link ALIGNED_HEAD} bytes and what follows.
+   */
+  #alignedHead(tag: number, n: number): void {
     const buf = this.#buf;
-    const view = this.#view;
-    const unsigned = v instanceof BigUint64Array;
-    buf[this.#pos] = unsigned ? T_BIGU64S : T_BIGI64S;
-    view.setUint32(this.#pos + 1, n, true);
-    // The values start on an 8-byte boundary of the buffer (see the module's notes).
+    buf[this.#pos] = tag;
+    this.#view.setUint32(this.#pos + 1, n, true);
     const pad = (8 - ((buf.byteOffset + this.#pos + 6) & 7)) & 7;
     buf[this.#pos + 5] = pad;
-    let p = this.#pos + 6;
-    for (let i = 0; i < pad; i++) buf[p++] = 0;
+    this.#pos += 6;
+    for (let i = 0; i < pad; i++) buf[this.#pos++] = 0;
+  }
+
+  #big64s(v: BigUint64Array | BigInt64Array): void {
+    const n = v.length;
+    this.#room(ALIGNED_HEAD + 8 * n);
+    const unsigned = v instanceof BigUint64Array;
+    this.#alignedHead(unsigned ? T_BIGU64S : T_BIGI64S, n);
+    const buf = this.#buf;
+    let p = this.#pos;
     if (LITTLE_ENDIAN) {
       const at = buf.byteOffset + p;
       if (unsigned) new BigUint64Array(buf.buffer, at, n).set(v);
       else new BigInt64Array(buf.buffer, at, n).set(v);
     } else {
+      const view = this.#view;
       for (let i = 0; i < n; i++, p += 8) view.setBigUint64(p, BigInt.asUintN(64, v[i]!), true);
     }
-    this.#pos += 6 + pad + 8 * n;
+    this.#pos += 8 * n;
   }
 
   #enter(v: object, depth: number): void {

@@ -68,6 +68,13 @@ function frameBytes(n: number): number {
   return (4 + n + FRAME_ALIGN - 1) & ~(FRAME_ALIGN - 1);
 }
 
+/** Throws the `RangeError` of a message of `n` bytes in a ring whose largest is `max`. */
+function checkMessageBytes(n: number, max: number): void {
+  if (n > max) {
+    throw new RangeError(`Cannot write a message of ${n} bytes: the ring's maximum is ${max}`);
+  }
+}
+
 /** Values of the reader-sleeping word. */
 const AWAKE = 0;
 const ASLEEP = 1;
@@ -530,11 +537,7 @@ export class RingWriter {
    * first if it has to wrap), or -1 when there is no room now.
    */
   #reserve(n: number): number {
-    if (n > this.maxMessageBytes) {
-      throw new RangeError(
-        `Cannot write a message of ${n} bytes: the ring's maximum is ${this.maxMessageBytes}`,
-      );
-    }
+    checkMessageBytes(n, this.maxMessageBytes);
     const frame = frameBytes(n);
     const pos = this.#tail & this.#mask;
     const contiguous = this.#capacity - pos;
@@ -1422,12 +1425,11 @@ export class Endpoint {
 }
 
 const BACKLOG_CHUNK = 1 << 16;
-/** Where a backlog chunk's first message's length goes: its bytes then start at 8. */
+/**
+ * Where a backlog chunk's first message's length goes: its bytes then start at 8, and each next
+ * message's a frame (`frameBytes`) further on, 8-aligned as in the ring.
+ */
 const FIRST_SLOT = 4;
-/** The slot after a message of `n` bytes whose length is at `at`: its bytes start 8-aligned. */
-function nextSlot(at: number, n: number): number {
-  return ((at + 8 + n + 7) & ~7) - 4;
-}
 
 /**
  * Encoded messages waiting for ring space, oldest first: each a u32 length and the bytes, packed
@@ -1471,32 +1473,24 @@ class Backlog {
       if (at + 4 <= chunk.length) {
         const n = this.#encoder.encodeRange(value, chunk, at + 4, chunk.length);
         if (n >= 0) {
-          this.#checkSize(n);
+          checkMessageBytes(n, this.#maxBytes);
           this.#views[last]!.setUint32(at, n, true);
-          this.#used[last] = nextSlot(at, n);
+          this.#used[last] = at + frameBytes(n);
           this.#size++;
           return;
         }
       }
     }
     const bytes = this.#scratch.encode(value);
-    this.#checkSize(bytes.length);
-    const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, 8 + bytes.length));
+    checkMessageBytes(bytes.length, this.#maxBytes);
+    const chunk = new Uint8Array(Math.max(BACKLOG_CHUNK, FIRST_SLOT + 4 + bytes.length));
     const view = new DataView(chunk.buffer);
-    view.setUint32(4, bytes.length, true);
-    chunk.set(bytes, 8);
+    view.setUint32(FIRST_SLOT, bytes.length, true);
+    chunk.set(bytes, FIRST_SLOT + 4);
     this.#chunks.push(chunk);
     this.#views.push(view);
-    this.#used.push(nextSlot(4, bytes.length));
+    this.#used.push(FIRST_SLOT + frameBytes(bytes.length));
     this.#size++;
-  }
-
-  #checkSize(n: number): void {
-    if (n > this.#maxBytes) {
-      throw new RangeError(
-        `Cannot write a message of ${n} bytes: the ring's maximum is ${this.#maxBytes}`,
-      );
-    }
   }
 
   /** Stages queued messages into `writer` while they fit; returns whether none is left. */
@@ -1513,7 +1507,7 @@ class Backlog {
       }
       const n = this.#views[0]!.getUint32(at, true);
       if (!writer.stage(chunk.subarray(at + 4, at + 4 + n))) return false;
-      this.#read = nextSlot(at, n);
+      this.#read = at + frameBytes(n);
       this.#size--;
     }
     // Empty: keep one standard chunk for next time.

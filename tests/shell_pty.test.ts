@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { stripAnsiCode } from "@std/fmt/colors";
 import { fromFileUrl } from "@std/path";
+import { waitFor as waitUntil } from "./_wait.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 const SCRIPT = ["/usr/bin/script", "/bin/script"].find((p) => {
@@ -69,15 +70,10 @@ Deno.test({
     const text = (): string => stripAnsiCode(raw);
     const lines = () => text().split(/\r*\n/).map((l) => l.replace(/\r/g, "").trim());
     const addressLines = () => lines().filter((l) => l === ADDRESS_LINE).length;
-    const waitFor = async (what: string, ok: () => boolean, ms = 5_000) => {
-      const deadline = Date.now() + ms;
-      while (!ok()) {
-        if (Date.now() > deadline) {
-          throw new Error(`timed out waiting for ${what}; the terminal showed:\n${text()}`);
-        }
-        await sleep(25);
-      }
-    };
+    const waitFor = (what: string, ok: () => boolean, ms = 5_000) =>
+      waitUntil(ok, what, { timeoutMs: ms, everyMs: 25 }).catch((error) => {
+        throw new Error(`${(error as Error).message}; the terminal showed:\n${text()}`);
+      });
     try {
       await waitFor("the prompt", () => text().includes("mungi> "), 10_000);
 
