@@ -36,6 +36,8 @@ const USAGE = `Usage: deno task bench:compare --base DIR [options]
   --depth N        requests in flight (default 8)
   --rounds N       rounds; each reads once with every rig (default 20)
   --trial-ms MS    length of one read (default 200)
+  --warmup-ms MS   untimed reads of each rig before the rounds (default 1000: V8 compiles a
+                   driver's path for seconds, longer on the worker host)
   --data DIR       the data directory holding the bench disk image (default ./.mungi)
   --image-mib N    size of the bench image (default 256, as deno task bench)
   --help           this text`;
@@ -59,6 +61,8 @@ export interface CompareOptions {
   readonly depth: number;
   readonly rounds: number;
   readonly trialMs: number;
+  /** Untimed reads of each rig before the first round, in ms (default 1000). */
+  readonly warmupMs?: number;
   /** The bench image both trees read. */
   readonly image: string;
 }
@@ -143,7 +147,9 @@ export async function runCompare(
       w.push(await boot(base, "worker"), await boot(mine, "worker"));
       const k = [await boot(mine, "kernel"), await boot(base, "kernel")];
       k.push(await boot(base, "kernel"), await boot(mine, "kernel"));
-      for (const rig of rigs) await rig.read(size, 100, 20); // JIT warm-up
+      // JIT warm-up: V8 tiers the hot path up by how often it ran; on the worker host, with two
+      // threads polling, its compile jobs take seconds to settle (session 14).
+      for (const rig of rigs) await rig.read(size, options.warmupMs ?? 1000, 20);
       const v = { k: [] as number[], w: [] as number[], ub: [] as number[], ut: [] as number[] };
       const same: number[] = [], kernelRates: number[] = [], workerRates: number[] = [];
       for (let round = 0; round < options.rounds; round++) {
@@ -234,7 +240,7 @@ export function parseCompareArgs(
   args: readonly string[],
 ): CompareOptions & { imageMib: number; data: string } | { exit: number; message: string } {
   const flags = parseArgs([...args], {
-    string: ["base", "sizes", "depth", "rounds", "trial-ms", "data", "image-mib"],
+    string: ["base", "sizes", "depth", "rounds", "trial-ms", "warmup-ms", "data", "image-mib"],
     boolean: ["help"],
     unknown: (arg: string) => {
       if (arg.startsWith("-")) throw new TypeError(`bench:compare: unknown option ${arg}`);
@@ -260,6 +266,7 @@ export function parseCompareArgs(
     depth: int("depth", flags.depth, 8, 1),
     rounds: int("rounds", flags.rounds, 20, 3),
     trialMs: int("trial-ms", flags["trial-ms"], 200, 10),
+    warmupMs: int("warmup-ms", flags["warmup-ms"], 1000, 0),
     image: join(data, "bench", "disk.img"),
     data,
     imageMib,

@@ -55,6 +55,9 @@ const USAGE = `Usage: deno task bench [options]
   --sizes LIST     request sizes, e.g. 512,4k,64k,1m (default 512 B to 1 MiB, powers of two)
   --image-mib N    size of the disk image, and of the copy series' source (default 256:
                    larger than the CPU caches, so both hosts read the disk from memory)
+  --prime-ms MS    untimed reads on each host before anything is measured, in every mode
+                   (default 6000, quick 1500: every size in turn; --cpu-profile and
+                   --timeline 5000, quick 1000): V8 takes seconds to compile a host's path
   --disk KIND      how the disk model holds the image, in every mode: file (default: each
                    transfer reads the file, from the page cache) or cached (held in memory: a
                    transfer is a memory copy, so the host's page-cache copy drops out)
@@ -123,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
       "interval-us",
       "top",
       "record-ms",
+      "prime-ms",
     ],
     default: { progress: true },
     negatable: ["progress"],
@@ -136,6 +140,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const quick = args.quick;
+  const primeMs = (fallback: number): number => {
+    const text = args["prime-ms"];
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(`Cannot use --prime-ms ${text}: it must be an integer >= 0`);
+    }
+    return n;
+  };
   const data = args.data ?? "./.mungi";
   const benchDir = join(data, "bench");
   const out = args.out ?? benchDir;
@@ -184,7 +197,7 @@ async function main(argv: string[]): Promise<number> {
         size,
         depth: positiveInt("depth", args.depth, 1),
         seconds: positiveInt("seconds", args.seconds, quick ? 1 : 2),
-        primeMs: quick ? 500 : 1000,
+        primeMs: primeMs(quick ? 1000 : 5000),
         intervalUs: positiveInt("interval-us", args["interval-us"], 100),
         top: positiveInt("top", args.top, 20),
         out,
@@ -199,7 +212,7 @@ async function main(argv: string[]): Promise<number> {
       size: requestSize(args.size),
       depth: positiveInt("depth", args.depth, 1),
       ms: positiveInt("record-ms", args["record-ms"], 300),
-      primeMs: quick ? 500 : 1000,
+      primeMs: primeMs(quick ? 1000 : 5000),
       disk,
     });
     console.log(formatTimeline(report));
@@ -218,7 +231,7 @@ async function main(argv: string[]): Promise<number> {
     trialMs: positiveInt("trial-ms", args["trial-ms"], quick ? 50 : 150),
     minRequests: 3,
     warmupMs: quick ? 30 : 100,
-    primeMs: quick ? 800 : 1500,
+    primeMs: primeMs(quick ? 1500 : 6000),
     depth: positiveInt("depth", args.depth, 1),
     image,
     disk,

@@ -330,6 +330,26 @@ export function seriesOrder(round: number, i: number): Series[] {
   return [...SERIES.slice(k), ...SERIES.slice(0, k)];
 }
 
+/** How long priming reads one size before it goes on to the next, in ms. */
+export const PRIME_SLICE_MS = 100;
+
+/**
+ * Primes a rig for `ms`: reads every size in turn, {@link PRIME_SLICE_MS} each (at least 3
+ * requests), over and over. The code a size runs is partly its own (long block lists, the
+ * codec's array copies), and V8 tiers a function up by how often it ran: a size read only in
+ * the warm-up would still run slower code in the first trials.
+ */
+export async function primeRig(
+  rig: Pick<Rig, "read">,
+  sizes: readonly number[],
+  ms: number,
+): Promise<void> {
+  const end = performance.now() + ms;
+  do {
+    for (const size of sizes) await rig.read(size, Math.min(PRIME_SLICE_MS, ms), 3);
+  } while (performance.now() < end);
+}
+
 /**
  * Runs the study: boots both hosts, checks each reads the image's pattern, warms every size and
  * series up, then runs `trials` rounds; each round runs one trial of every series at every size,
@@ -393,10 +413,9 @@ export async function runStudy(
     };
 
     if (prime) {
-      const smallest = Math.min(...config.sizes);
       for (const host of HOSTS) {
-        await rigs.get(host)!.read(smallest, config.primeMs!, config.minRequests);
-        progress?.step(++done, total, `priming ${host} ${smallest} B`);
+        await primeRig(rigs.get(host)!, config.sizes, config.primeMs!);
+        progress?.step(++done, total, `priming ${host}`);
       }
     }
     for (const [i, size] of config.sizes.entries()) {

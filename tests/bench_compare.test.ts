@@ -29,6 +29,12 @@ Deno.test("bench:compare's arguments: --base is required, and bad values say whi
   const ok = parseCompareArgs(["--base", "/tmp/b", "--sizes", "512,4k,1m", "--depth", "2"]);
   if ("exit" in ok) throw new Error(ok.message);
   assertEquals([ok.base, ok.sizes, ok.depth, ok.rounds], ["/tmp/b", [512, 4096, 1 << 20], 2, 20]);
+  assertEquals(ok.warmupMs, 1000);
+  assertThrows(
+    () => parseCompareArgs(["--base", "x", "--warmup-ms", "soon"]),
+    RangeError,
+    "--warmup-ms",
+  );
 });
 
 Deno.test("bench:compare reads with both trees' code in one process and reports their ratios and the noise floor", async () => {
@@ -43,7 +49,7 @@ Deno.test("bench:compare reads with both trees' code in one process and reports 
     }
     const image = join(dir, "disk.img");
     await prepareImage(image, 1 << 20);
-    const options = { base, sizes: [512], depth: 2, rounds: 3, trialMs: 20, image };
+    const options = { base, sizes: [512], depth: 2, rounds: 3, trialMs: 20, warmupMs: 20, image };
     const seen: number[] = [];
     const rows = await runCompare(options, (size) => seen.push(size));
     assertEquals(seen, [512]);

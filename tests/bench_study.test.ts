@@ -4,7 +4,7 @@ import { assert, assertEquals } from "@std/assert";
 import { join } from "@std/path";
 import { prepareImage } from "../bench/disk.ts";
 import { analyze } from "../bench/results.ts";
-import { type DiskBacking, runStudy } from "../bench/study.ts";
+import { type DiskBacking, PRIME_SLICE_MS, primeRig, runStudy } from "../bench/study.ts";
 
 for (const disk of ["file", "cached"] as DiskBacking[]) {
   Deno.test(`a tiny study runs every series at every size and reads the image's pattern (${disk} disk)`, async () => {
@@ -46,3 +46,22 @@ for (const disk of ["file", "cached"] as DiskBacking[]) {
     }
   });
 }
+
+Deno.test("priming reads every size in turn, pass after pass, until its time is up", async () => {
+  const reads: [number, number][] = [];
+  const rig = {
+    read(size: number, ms: number, minRequests: number): Promise<number> {
+      reads.push([size, ms]);
+      assertEquals(minRequests, 3);
+      return new Promise((resolve) => setTimeout(() => resolve(minRequests), 2));
+    },
+  };
+  await primeRig(rig, [512, 4096, 65536], 30);
+  const sizes = reads.map(([size]) => size);
+  assert(sizes.length >= 6 && sizes.length % 3 === 0, `whole passes: ${sizes}`);
+  sizes.forEach((size, i) => assertEquals(size, [512, 4096, 65536][i % 3]));
+  assert(reads.every(([, ms]) => ms === Math.min(PRIME_SLICE_MS, 30)));
+  reads.length = 0;
+  await primeRig(rig, [512, 4096], 0); // one pass even with no time
+  assertEquals(reads.map(([size]) => size), [512, 4096]);
+});

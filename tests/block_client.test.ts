@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { BlockStatus, describeStatus } from "../driver.ts";
-import { BlockClient } from "../clients/block_client.ts";
+import { BlockClient, blockList, BlockListPool } from "../clients/block_client.ts";
 import type { Capability } from "../idl/types.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
 import { Kernel } from "../kernel/kernel.ts";
@@ -71,4 +71,33 @@ Deno.test("every block status has words of its own; an unknown one is named by i
   assertEquals(new Set(texts).size, texts.length);
   assert(texts.every((t) => !t.startsWith("error ")), texts.join(", "));
   assertEquals(describeStatus(-99), "error -99");
+});
+
+Deno.test("block lists hold lba, lba + 1, ... across 2^31, 2^32 and up to 2^53, pooled or not", () => {
+  const expected = (lba: bigint, count: number) =>
+    Array.from({ length: count }, (_, i) => lba + BigInt(i));
+  const cases: [bigint, number][] = [
+    [0n, 1],
+    [5n, 32],
+    [5n, 33],
+    [0n, 2048],
+    [0x7fff_ff00n, 512], // crosses 2^31
+    [0xffff_ff00n, 512], // crosses 2^32
+    [0x1_0000_0000n, 64], // above 2^32
+    [(1n << 53n) - 40n, 40], // ends at 2^53
+    [(1n << 53n) - 40n, 41], // past 2^53: a plain list
+  ];
+  const pool = new BlockListPool();
+  for (const [lba, count] of cases) {
+    assertEquals([...blockList(lba, count)], expected(lba, count), `blockList(${lba}, ${count})`);
+    const taken = pool.take(lba, count);
+    assertEquals([...taken.blocks], expected(lba, count), `pool.take(${lba}, ${count})`);
+    pool.give(taken);
+  }
+  // A pooled list that last held blocks above 2^32 comes back with clean high halves.
+  const high = pool.take(0x2_0000_0000n, 600);
+  pool.give(high);
+  const low = pool.take(7n, 600);
+  assertEquals(low.base, high.base);
+  assertEquals([...low.blocks], expected(7n, 600));
 });
