@@ -23,7 +23,7 @@ import { formatTimeline, runTimeline, timelineFileName, timelineJson } from "./t
 import { runProfile } from "./profile.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
-import { analyze, parseSize } from "./results.ts";
+import { analyze, DRIFT_NOTE, parseSize } from "./results.ts";
 import {
   checkConfig,
   type Host,
@@ -297,6 +297,23 @@ async function main(argv: string[]): Promise<number> {
       console.log(
         `note: the ${host} host's interrupt rate limit held back ${irq.rateLimited} of ` +
           `${irq.delivered} interrupts (each a wait of at least 1 ms)`,
+      );
+    }
+  }
+  const drift = analysis.drift;
+  if (drift) {
+    const each = drift.perSize.map((d) => d.drift);
+    console.log(
+      `drift: U/K in the last third of the rounds over the first ${drift.overall.toFixed(3)} ` +
+        `(geometric mean; per size ${Math.min(...each).toFixed(3)}..` +
+        `${Math.max(...each).toFixed(3)})`,
+    );
+    if (Math.abs(drift.overall - 1) > DRIFT_NOTE) {
+      console.log(
+        `note: U/K ${drift.overall > 1 ? "rose" : "fell"} by ` +
+          `${(Math.abs(drift.overall - 1) * 100).toFixed(1)} % over the run: a host still ` +
+          "compiling its path (raise --prime-ms) or a phase of the machine that suits one host; " +
+          "more trials tell which",
       );
     }
   }

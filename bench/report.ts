@@ -193,6 +193,7 @@ export interface StudyDocument {
   readonly series: readonly SeriesResult[];
   readonly ratios: readonly RatioResult[];
   readonly goals: Analysis["goals"];
+  readonly drift?: Analysis["drift"];
   readonly trials: readonly Trial[];
 }
 
@@ -212,6 +213,7 @@ export function toJson(
     series: analysis.series,
     ratios: analysis.ratios,
     goals: analysis.goals,
+    ...(analysis.drift ? { drift: analysis.drift } : {}),
     trials,
   };
   return JSON.stringify(doc, null, 2) + "\n";

@@ -61,6 +61,65 @@ export interface Analysis {
   readonly series: readonly SeriesResult[];
   readonly ratios: readonly RatioResult[];
   readonly goals: readonly GoalResult[];
+  /** How the U/K ratio moved over the run (see {@link ratioDrift}); absent under 3 rounds. */
+  readonly drift?: Drift;
+}
+
+/**
+ * How the user-level/in-kernel throughput ratio moved from the first third of a run's rounds to
+ * the last: per size, the median per-round ratio of the last third over that of the first. A
+ * host still compiling its path (too short a prime) or a phase of the machine that suits one
+ * host better shows as a drift away from 1; the interleaving cancels a drift both hosts share.
+ */
+export interface Drift {
+  readonly rounds: number;
+  readonly perSize: readonly { readonly size: number; readonly drift: number }[];
+  /** The geometric mean over the sizes. */
+  readonly overall: number;
+}
+
+/** A drift this far from 1 (either way) gets a note under the table. */
+export const DRIFT_NOTE = 0.05;
+
+/**
+ * The {@link Drift} of a run's trials, or undefined when fewer than 3 rounds paired both hosts.
+ *
+ * @example
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { ratioDrift } from "./results.ts";
+ * import type { Trial } from "./study.ts";
+ * const trial = (series: "kernel" | "worker", round: number, ops: number): Trial =>
+ *   ({ series, size: 512, round, ops, bytes: ops * 512, wallMs: 100, cpuUs: 1 });
+ * // U/K 0.5, 0.5, 0.6, 0.6, 0.6, 0.6: the last third over the first is 1.2.
+ * const trials = [5, 5, 6, 6, 6, 6].flatMap((u, round) => [trial("kernel", round, 10), trial("worker", round, u)]);
+ * assertAlmostEquals(ratioDrift(trials)!.overall, 1.2);
+ * ```
+ */
+export function ratioDrift(trials: readonly Trial[]): Drift | undefined {
+  const perSize: { size: number; drift: number }[] = [];
+  let rounds = 0;
+  for (const size of sizesOf(trials)) {
+    const rate = (series: Series) =>
+      new Map(
+        trials.filter((t) => t.size === size && t.series === series).map((t) => [t.round, t]),
+      );
+    const kernel = rate("kernel"), worker = rate("worker");
+    const ratios: number[] = [];
+    for (const round of [...kernel.keys()].sort((a, b) => a - b)) {
+      const k = kernel.get(round)!, u = worker.get(round);
+      if (u) ratios.push(perTrial(u).mibps / perTrial(k).mibps);
+    }
+    if (ratios.length < 3) continue;
+    rounds = Math.max(rounds, ratios.length);
+    const third = Math.floor(ratios.length / 3);
+    const first = summarize(ratios.slice(0, third)).median;
+    const last = summarize(ratios.slice(-third)).median;
+    perSize.push({ size, drift: last / first });
+  }
+  if (perSize.length === 0) return undefined;
+  const overall = Math.exp(perSize.reduce((sum, d) => sum + Math.log(d.drift), 0) / perSize.length);
+  return { rounds, perSize, overall };
 }
 
 /** The sizes trials cover, ascending. */
@@ -147,7 +206,8 @@ export function analyze(trials: readonly Trial[]): Analysis {
       });
     }
   }
-  return { series, ratios, goals: evaluateGoals(series, ratios) };
+  const drift = ratioDrift(trials);
+  return { series, ratios, goals: evaluateGoals(series, ratios), ...(drift ? { drift } : {}) };
 }
 
 /** Requests at least this large are "large" for the copy-bandwidth goal. */

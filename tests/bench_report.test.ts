@@ -101,6 +101,8 @@ Deno.test("toJson() round-trips the configuration, results, goals and raw trials
   assertEquals(doc.ratios.map((r: { size: number }) => r.size), [512, MIB]);
   assertEquals(doc.goals.length, 3);
   assertEquals(typeof doc.series[0].mibps.median, "number");
+  assertEquals(doc.drift.rounds, 3);
+  assertEquals(doc.drift.perSize.map((d: { size: number }) => d.size), [512, MIB]);
 });
 
 Deno.test("formatTable() shows every size and series with ratios on the user-level line", () => {

@@ -124,3 +124,26 @@ Deno.test("analyze() relates each host to the copy into shared memory when it wa
   // Without the shared series, nothing about it.
   assertEquals(analyze(study([262144], () => 2)).series[0]!.ofShared, undefined);
 });
+
+Deno.test("the drift compares U/K in the last third of the rounds with the first, per size", () => {
+  // Machine noise both hosts share (study()'s rounds) is no drift.
+  const steady = analyze(study([512, 4096], () => 2)).drift!;
+  assertEquals(steady.rounds, 3);
+  assertEquals(steady.perSize.map((d) => d.size), [512, 4096]);
+  assertAlmostEquals(steady.overall, 1);
+  // A worker host that speeds up over six rounds (still compiling), at one size of two.
+  const trials: Trial[] = [];
+  for (let round = 0; round < 6; round++) {
+    const base = 100 + 7 * round;
+    trials.push(trial("kernel", 512, round, base), trial("kernel", 65536, round, base));
+    trials.push(trial("worker", 512, round, base * (round < 2 ? 2 : 1.6)));
+    trials.push(trial("worker", 65536, round, base * 1.25));
+  }
+  const warming = analyze(trials).drift!;
+  assertEquals(warming.rounds, 6);
+  assertAlmostEquals(warming.perSize[0]!.drift, 2 / 1.6);
+  assertAlmostEquals(warming.perSize[1]!.drift, 1);
+  assertAlmostEquals(warming.overall, Math.sqrt(2 / 1.6));
+  // Fewer than three paired rounds: no drift at all.
+  assertEquals(analyze(trials.filter((t) => t.round < 2)).drift, undefined);
+});
