@@ -15,7 +15,9 @@
 
 import { join } from "@std/path";
 import {
+  type HeapProfile,
   type ProfileRow,
+  summarizeAllocations,
   summarizeProfile,
   type ThreadProfile,
   ThreadProfiler,
@@ -40,6 +42,11 @@ export interface CpuProfileOptions {
   readonly top: number;
   /** How the disk holds its image (default file; see `StudyConfig.disk`). */
   readonly disk?: DiskBacking;
+  /**
+   * Also sample each thread's allocations, garbage included, every this many bytes on average
+   * (`ProfilerOptions.allocationBytes`): written as `.heapprofile` files and summed per function.
+   */
+  readonly allocationBytes?: number;
 }
 
 /** One profiled thread. */
@@ -52,6 +59,9 @@ export interface ThreadReport {
   readonly profile: ThreadProfile["profile"];
   /** Time the thread's ring loop waited (measured, not sampled); undefined without a ring. */
   readonly waitedMs: number | undefined;
+  /** The thread's sampled allocations and their file, with `allocationBytes`. */
+  readonly allocations?: HeapProfile;
+  readonly allocationFile?: string;
 }
 
 const ROOT = new URL("../", import.meta.url).href;
@@ -66,11 +76,14 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
     });
     try {
       await rig.read(options.size, options.primeMs, 100);
-      const kernel = await ThreadProfiler.start(options.intervalUs);
+      const sampling = options.allocationBytes === undefined
+        ? {}
+        : { allocationBytes: options.allocationBytes };
+      const kernel = await ThreadProfiler.start(options.intervalUs, sampling);
       let stopDriver: (() => Promise<ThreadProfile>) | undefined;
       try {
         if (host === "worker") {
-          stopDriver = await rig.kernel.drivers.profile("ide0", options.intervalUs);
+          stopDriver = await rig.kernel.drivers.profile("ide0", options.intervalUs, sampling);
         }
         waitClock.start();
         const t0 = performance.now();
@@ -80,15 +93,15 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
         const driver = await stopDriver?.();
         stopDriver = undefined;
         const threads: [ThreadReport["thread"], ThreadProfile][] = [
-          ["kernel", { profile: await kernel.stop(), waitedMs: kernelWaited }],
+          ["kernel", { ...await kernel.stop(), waitedMs: kernelWaited }],
         ];
         if (driver) threads.push(["driver", driver]);
-        for (const [thread, { profile, waitedMs }] of threads) {
-          const file = join(
-            options.out,
-            `cpu-${host}-${options.size}-d${options.depth}-${thread}.cpuprofile`,
-          );
+        for (const [thread, { profile, waitedMs, allocations }] of threads) {
+          const name = `${host}-${options.size}-d${options.depth}-${thread}`;
+          const file = join(options.out, `cpu-${name}.cpuprofile`);
           await Deno.writeTextFile(file, JSON.stringify(profile));
+          const allocationFile = allocations && join(options.out, `alloc-${name}.heapprofile`);
+          if (allocationFile) await Deno.writeTextFile(allocationFile, JSON.stringify(allocations));
           // The kernel host has no ring: its thread never waits in one.
           reports.push({
             host,
@@ -98,6 +111,7 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
             ms,
             profile,
             waitedMs: host === "worker" ? waitedMs : undefined,
+            ...(allocations ? { allocations, allocationFile } : {}),
           });
         }
       } finally {
@@ -110,10 +124,17 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
   return formatCpuReport(reports, options);
 }
 
+/** `n` bytes as B, KB or MB (decimal). */
+function formatBytes(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} KB`;
+  return `${n.toFixed(0)} B`;
+}
+
 /** The printed report: per thread, its busy and GC shares and its costliest functions. */
 export function formatCpuReport(
   reports: readonly ThreadReport[],
-  options: Pick<CpuProfileOptions, "size" | "depth" | "top" | "intervalUs">,
+  options: Pick<CpuProfileOptions, "size" | "depth" | "top" | "intervalUs" | "allocationBytes">,
   root = ROOT,
 ): string {
   const lines = [
@@ -148,6 +169,24 @@ export function formatCpuReport(
       }
     };
     table("self time (~ waiting for the other thread)", summary.bySelf, (row) => row.selfMs);
+    if (r.allocations) {
+      const alloc = summarizeAllocations(r.allocations, root);
+      const perReq = (bytes: number) => bytes / Math.max(1, r.requests);
+      lines.push(
+        `  allocated ${formatBytes(perReq(alloc.bytes))} a request, ` +
+          `${formatBytes(alloc.bytes / (r.ms / 1000))} a second, garbage included`,
+        `  ${r.allocationFile}`,
+        `  ${"allocated by (self)".padEnd(58)}  B/req    share`,
+      );
+      for (const row of alloc.bySelf.slice(0, options.top)) {
+        const name = row.name.length > 56 ? `${row.name.slice(0, 55)}…` : row.name;
+        lines.push(
+          `    ${name.padEnd(56)}  ${perReq(row.bytes).toFixed(0).padStart(6)}  ${
+            (row.bytes / alloc.bytes * 100).toFixed(1).padStart(5)
+          } %`,
+        );
+      }
+    }
   }
   lines.push(
     "",
@@ -157,5 +196,12 @@ export function formatCpuReport(
     "each other, and take the measured working share for the thread's load. Open the",
     ".cpuprofile files in Chrome DevTools (Performance) or speedscope for the call trees.",
   );
+  if (options.allocationBytes !== undefined) {
+    lines.push(
+      `Allocations: sampled every ${options.allocationBytes} bytes on average, objects the`,
+      "garbage collector has freed since included, so the bytes are what the thread's",
+      "scavenges have to clear; the .heapprofile files open in Chrome DevTools (Memory).",
+    );
+  }
   return lines.join("\n");
 }

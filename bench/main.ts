@@ -43,6 +43,9 @@ import {
  */
 const DEFAULT_IMAGE_MIB = 256;
 
+/** How often `--cpu-profile --allocations` samples allocations by default, in bytes. */
+const DEFAULT_ALLOCATION_BYTES = 4096;
+
 const USAGE = `Usage: deno task bench [options]
 
   --quick          a reduced run (7 sizes, 7 short trials each): well under a minute
@@ -68,7 +71,10 @@ const USAGE = `Usage: deno task bench [options]
                    per function, writes .cpuprofile files to --out (needs --allow-sys, which the
                    task grants). With it: --size S (default 512), --depth N (default 1),
                    --hosts kernel,worker, --seconds S (default 2; quick 1), --interval-us N
-                   (sampling interval, default 100), --top N (functions listed, default 20)
+                   (sampling interval, default 100), --top N (functions listed, default 20),
+                   --allocations [BYTES] (also sample what each thread allocates, garbage
+                   included, every BYTES on average, default 4096: per function, and
+                   .heapprofile files)
   --timeline       instead of the study: time every message between the kernel's thread and
                    the driver's (worker host) while it reads: per kind and direction, how many
                    per request and how long from publish to handler; the stalls (nothing
@@ -125,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
       "seconds",
       "interval-us",
       "top",
+      "allocations",
       "record-ms",
       "prime-ms",
     ],
@@ -200,6 +207,11 @@ async function main(argv: string[]): Promise<number> {
         primeMs: primeMs(quick ? 1000 : 5000),
         intervalUs: positiveInt("interval-us", args["interval-us"], 100),
         top: positiveInt("top", args.top, 20),
+        ...(args.allocations === undefined ? {} : {
+          allocationBytes: args.allocations === ""
+            ? DEFAULT_ALLOCATION_BYTES
+            : positiveInt("allocations", args.allocations, DEFAULT_ALLOCATION_BYTES),
+        }),
         out,
         disk,
       }),

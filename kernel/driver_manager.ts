@@ -21,7 +21,7 @@ import type { Timeline } from "./timeline.ts";
 import { deviceInfo, type DriverHost, type HostKind } from "./hosts/driver_host.ts";
 import { KernelHost } from "./hosts/kernel_host.ts";
 import { WorkerHost } from "./hosts/worker_host.ts";
-import type { ThreadProfile } from "./profiler.ts";
+import type { ProfilerOptions, ThreadProfile } from "./profiler.ts";
 
 /** One driver instance as the manager lists it. */
 export interface DriverInstanceInfo {
@@ -158,9 +158,14 @@ export class DriverManager {
   /**
    * Starts a CPU profile of the thread of the driver serving `device` (kernel booted with
    * `profileDrivers`, driver in the worker host) and resolves with the function that stops it
-   * and returns the profile (`kernel/profiler.ts`).
+   * and returns the profile (`kernel/profiler.ts`; `options.allocationBytes` samples the
+   * thread's allocations too).
    */
-  async profile(device: string, intervalUs: number): Promise<() => Promise<ThreadProfile>> {
+  async profile(
+    device: string,
+    intervalUs: number,
+    options: ProfilerOptions = {},
+  ): Promise<() => Promise<ThreadProfile>> {
     const inst = this.#instances.get(device);
     if (!inst) throw new TypeError(`Cannot profile the driver of ${device}: no driver serves it`);
     const host = inst.host;
@@ -170,7 +175,7 @@ export class DriverManager {
           `kernel's own thread (profile that instead)`,
       );
     }
-    await host.startProfile(intervalUs);
+    await host.startProfile(intervalUs, options);
     return () => host.stopProfile!();
   }
 

@@ -23,12 +23,46 @@ export interface CpuProfile {
 }
 
 /**
+ * A V8 sampling heap profile (the inspector's `HeapProfiler.SamplingHeapProfile`): a call tree
+ * whose nodes carry the bytes allocated there, sampled on average every `samplingInterval` bytes.
+ * Taken with the objects that were collected meanwhile, so it counts garbage too. Chrome's
+ * DevTools (Memory, "Load profile") open it as a `.heapprofile`.
+ */
+export interface HeapProfile {
+  head: HeapProfileNode;
+  samples?: { size: number; nodeId: number; ordinal: number }[];
+}
+
+/** One node of a {@link HeapProfile}'s call tree. */
+export interface HeapProfileNode {
+  callFrame: CpuProfileNode["callFrame"];
+  /** Bytes allocated in this function itself (an estimate from the samples). */
+  selfSize: number;
+  id: number;
+  children: HeapProfileNode[];
+}
+
+/** What a profiler took: the CPU profile, and the allocations if they were sampled too. */
+export interface ProfilerResult {
+  readonly profile: CpuProfile;
+  readonly allocations?: HeapProfile;
+}
+
+/**
  * A thread's profile and the time its ring loops spent waiting meanwhile (`waitClock` of
  * `kernel/ring.ts`), which the sampler misplaces: it over-counts polling.
  */
-export interface ThreadProfile {
-  readonly profile: CpuProfile;
+export interface ThreadProfile extends ProfilerResult {
   readonly waitedMs: number;
+}
+
+/** Options of {@link ThreadProfiler.start}. */
+export interface ProfilerOptions {
+  /**
+   * Also sample allocations, on average every this many bytes (64 to 1 MiB), garbage included:
+   * where the thread's garbage collections come from.
+   */
+  readonly allocationBytes?: number;
 }
 
 /** One node of a {@link CpuProfile}'s call tree. */
@@ -64,25 +98,36 @@ export const DEFAULT_INTERVAL_US = 100;
  *
  * @example
  * ```ts ignore
- * const profiler = await ThreadProfiler.start(50);
+ * const profiler = await ThreadProfiler.start(50, { allocationBytes: 4096 });
  * work();
- * const profile = await profiler.stop();
- * console.log(summarizeProfile(profile).busyShare);
+ * const { profile, allocations } = await profiler.stop();
+ * console.log(summarizeProfile(profile).busyShare, summarizeAllocations(allocations!).bytes);
  * ```
  */
 export class ThreadProfiler {
   #session: InspectorSession;
   #stopped = false;
+  #allocations: boolean;
 
-  private constructor(session: InspectorSession) {
+  private constructor(session: InspectorSession, allocations: boolean) {
     this.#session = session;
+    this.#allocations = allocations;
   }
 
-  /** Starts sampling this thread. */
-  static async start(intervalUs = DEFAULT_INTERVAL_US): Promise<ThreadProfiler> {
+  /** Starts sampling this thread (and its allocations, with `allocationBytes`). */
+  static async start(
+    intervalUs = DEFAULT_INTERVAL_US,
+    options: ProfilerOptions = {},
+  ): Promise<ThreadProfiler> {
     if (!Number.isInteger(intervalUs) || intervalUs < 10 || intervalUs > 100_000) {
       throw new RangeError(
         `Cannot profile every ${intervalUs} µs: the interval must be an integer from 10 to 100000`,
+      );
+    }
+    const bytes = options.allocationBytes;
+    if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 64 || bytes > 1 << 20)) {
+      throw new RangeError(
+        `Cannot sample allocations every ${bytes} bytes: it must be an integer from 64 to 1048576`,
       );
     }
     if (Deno.permissions.querySync({ name: "sys" }).state !== "granted") {
@@ -93,10 +138,19 @@ export class ThreadProfiler {
     const { Session } = await import("node:inspector");
     const session = new Session() as unknown as InspectorSession;
     session.connect();
-    const profiler = new ThreadProfiler(session);
+    const profiler = new ThreadProfiler(session, bytes !== undefined);
     try {
       await profiler.#post("Profiler.enable");
       await profiler.#post("Profiler.setSamplingInterval", { interval: intervalUs });
+      if (bytes !== undefined) {
+        await profiler.#post("HeapProfiler.enable");
+        await profiler.#post("HeapProfiler.startSampling", {
+          samplingInterval: bytes,
+          // Garbage too: what a thread allocates and drops is what its scavenges cost.
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      }
       await profiler.#post("Profiler.start");
     } catch (error) {
       session.disconnect();
@@ -105,14 +159,17 @@ export class ThreadProfiler {
     return profiler;
   }
 
-  /** Stops sampling and returns the profile. */
-  async stop(): Promise<CpuProfile> {
+  /** Stops sampling and returns the profile (and the allocations, if they were sampled). */
+  async stop(): Promise<ProfilerResult> {
     if (this.#stopped) throw new TypeError("Cannot stop the profiler: it was stopped already");
     this.#stopped = true;
     try {
       const result = await this.#post("Profiler.stop") as { profile: CpuProfile };
       await this.#post("Profiler.disable");
-      return result.profile;
+      if (!this.#allocations) return { profile: result.profile };
+      const heap = await this.#post("HeapProfiler.stopSampling") as { profile: HeapProfile };
+      await this.#post("HeapProfiler.disable");
+      return { profile: result.profile, allocations: heap.profile };
     } finally {
       this.#session.disconnect();
     }
@@ -257,4 +314,58 @@ export function summarizeProfile(profile: CpuProfile, root = ""): ProfileSummary
     bySelf: all.filter((r) => r.selfMs > 0).sort((a, b) => b.selfMs - a.selfMs),
     byTotal: all.sort((a, b) => b.totalMs - a.totalMs),
   };
+}
+
+/** One function's allocations in a {@link HeapProfile}. */
+export interface AllocationRow {
+  /** `name file:line`, as in {@link ProfileRow}. */
+  name: string;
+  /** Bytes the function itself allocated (sampled estimate). */
+  bytes: number;
+}
+
+/** What {@link summarizeAllocations} finds. */
+export interface AllocationSummary {
+  /** Bytes allocated in all (sampled estimate). */
+  bytes: number;
+  /** Functions by the bytes they allocated themselves, largest first. */
+  bySelf: AllocationRow[];
+}
+
+/**
+ * Sums a heap profile by function (`root` shortens file names, as in {@link summarizeProfile}).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { summarizeAllocations } from "./profiler.ts";
+ * const frame = (functionName: string) => ({ functionName, url: "", lineNumber: 0, columnNumber: 0 });
+ * const summary = summarizeAllocations({
+ *   head: {
+ *     callFrame: frame("(root)"), selfSize: 0, id: 1, children: [
+ *       { callFrame: frame("decode"), selfSize: 300, id: 2, children: [] },
+ *       { callFrame: frame("poll"), selfSize: 100, id: 3, children: [
+ *         { callFrame: frame("decode"), selfSize: 200, id: 4, children: [] },
+ *       ] },
+ *     ],
+ *   },
+ * });
+ * assertEquals(summary.bytes, 600);
+ * assertEquals(summary.bySelf, [{ name: "decode", bytes: 500 }, { name: "poll", bytes: 100 }]);
+ * ```
+ */
+export function summarizeAllocations(profile: HeapProfile, root = ""): AllocationSummary {
+  const rows = new Map<string, AllocationRow>();
+  let bytes = 0;
+  const stack = [profile.head];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    stack.push(...node.children);
+    if (node.selfSize <= 0) continue;
+    bytes += node.selfSize;
+    const name = frameName(node.callFrame, root);
+    const row = rows.get(name);
+    if (row) row.bytes += node.selfSize;
+    else rows.set(name, { name, bytes: node.selfSize });
+  }
+  return { bytes, bySelf: [...rows.values()].sort((a, b) => b.bytes - a.bytes) };
 }

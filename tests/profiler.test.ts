@@ -6,6 +6,7 @@ import { boot } from "../kernel/boot.ts";
 import {
   type CpuProfile,
   type CpuProfileNode,
+  summarizeAllocations,
   summarizeProfile,
   ThreadProfiler,
 } from "../kernel/profiler.ts";
@@ -68,10 +69,35 @@ Deno.test("the profiler refuses a bad interval and a second stop", async () => {
   for (const bad of [0, 5, 1.5, 200_000, NaN]) {
     await assertRejects(() => ThreadProfiler.start(bad), RangeError, "interval");
   }
+  for (const bad of [0, 63, 100.5, 2 << 20, NaN]) {
+    await assertRejects(
+      () => ThreadProfiler.start(50, { allocationBytes: bad }),
+      RangeError,
+      "allocations",
+    );
+  }
   const profiler = await ThreadProfiler.start(50);
-  const profile = await profiler.stop();
-  assert(Array.isArray(profile.samples));
+  const result = await profiler.stop();
+  assert(Array.isArray(result.profile.samples));
+  assertEquals(result.allocations, undefined); // not asked for
   await assertRejects(() => profiler.stop(), TypeError, "stopped already");
+});
+
+Deno.test("allocations are sampled with the garbage: a loop that drops what it makes shows", async () => {
+  const profiler = await ThreadProfiler.start(1000, { allocationBytes: 256 });
+  // Each array escapes into `last` (so no compiler can leave it out) and is dropped by the next.
+  let last: number[] = [];
+  const makeGarbage = () => {
+    for (let i = 0; i < 200_000; i++) last = [i, i + 1, i + 2];
+  };
+  makeGarbage();
+  const { allocations } = await profiler.stop();
+  assertEquals(last, [199_999, 200_000, 200_001]);
+  const summary = summarizeAllocations(allocations!);
+  const row = summary.bySelf.find((r) => r.name.startsWith("makeGarbage"));
+  // 200k arrays of 3 small integers, at least 16 bytes each, and all but one collected by now.
+  assert(row && row.bytes > 200_000 * 16, JSON.stringify(summary.bySelf.slice(0, 5)));
+  assert(summary.bytes >= row!.bytes);
 });
 
 Deno.test("the kernel's thread and a worker-hosted driver's thread profile themselves", async () => {
@@ -84,8 +110,8 @@ Deno.test("the kernel's thread and a worker-hosted driver's thread profile thems
   try {
     const disk = await BlockClient.open(kernel, kernel.mint(await kernel.names.lookup("dev/ide0")));
     const { capability } = kernel.allocate(4096, "profiled");
-    const main = await ThreadProfiler.start(50);
-    const stopDriver = await kernel.drivers.profile("ide0", 50);
+    const main = await ThreadProfiler.start(50, { allocationBytes: 1024 });
+    const stopDriver = await kernel.drivers.profile("ide0", 50, { allocationBytes: 1024 });
     const end = performance.now() + 300;
     let n = 0;
     for (let lba = 0n; performance.now() < end; lba = (lba + 8n) % 8000n, n++) {
@@ -97,7 +123,17 @@ Deno.test("the kernel's thread and a worker-hosted driver's thread profile thems
       `${driverProfile.waitedMs}`,
     );
     const driver = summarizeProfile(driverProfile.profile);
-    const kernelSide = summarizeProfile(await main.stop());
+    const mainResult = await main.stop();
+    const kernelSide = summarizeProfile(mainResult.profile);
+    // Each thread's allocations came back with its profile, each side's own code in them.
+    const driverAlloc = summarizeAllocations(driverProfile.allocations!);
+    const kernelAlloc = summarizeAllocations(mainResult.allocations!);
+    assert(driverAlloc.bytes > 0 && kernelAlloc.bytes > 0);
+    assert(!driverAlloc.bySelf.some((r) => /clients\/block_client\.ts/.test(r.name)));
+    assert(
+      kernelAlloc.bySelf.some((r) => /clients\/block_client\.ts/.test(r.name)),
+      kernelAlloc.bySelf.slice(0, 20).map((r) => r.name).join("\n"),
+    );
     assert(n > 10, `only ${n} reads`);
     // The driver's own functions ran on the driver's thread, the client's on the kernel's.
     assert(
@@ -151,6 +187,52 @@ Deno.test("the bench's CPU report lists each thread's busy share and costliest f
   // spinLoads (waiting, marked ~): 4 ms over 1000 requests = 4 µs each, 44.4 % of the thread.
   assertMatch(report, /~ spinLoads kernel\/ring\.ts:10 +4\.000 +44\.4 %/);
   assertEquals(report.split("\n").filter((l) => / x\.ts:10 /.test(l)).length, 2);
+  assert(!report.includes("allocated"));
+});
+
+Deno.test("the bench's CPU report adds each thread's allocations per request when sampled", () => {
+  const frame = (functionName: string, url = "") => ({
+    functionName,
+    url,
+    lineNumber: 9,
+    columnNumber: 0,
+  });
+  const report = formatCpuReport(
+    [{
+      host: "worker",
+      thread: "kernel",
+      file: "out/cpu.cpuprofile",
+      requests: 1000,
+      ms: 500,
+      profile: PROFILE,
+      waitedMs: 4,
+      allocationFile: "out/alloc.heapprofile",
+      allocations: {
+        head: {
+          callFrame: frame("(root)"),
+          selfSize: 0,
+          id: 1,
+          children: [
+            {
+              callFrame: frame("decode", "file:///p/x.ts"),
+              selfSize: 300_000,
+              id: 2,
+              children: [],
+            },
+            { callFrame: frame("poll", "file:///p/y.ts"), selfSize: 100_000, id: 3, children: [] },
+          ],
+        },
+      },
+    }],
+    { size: 512, depth: 1, top: 3, intervalUs: 100, allocationBytes: 4096 },
+    "file:///p/",
+  );
+  // 400 KB over 1000 requests in 0.5 s.
+  assertMatch(report, /allocated 400 B a request, 800\.0 KB a second, garbage included/);
+  assertMatch(report, /out\/alloc\.heapprofile/);
+  assertMatch(report, /decode x\.ts:10 +300 +75\.0 %/);
+  assertMatch(report, /poll y\.ts:10 +100 +25\.0 %/);
+  assertMatch(report, /sampled every 4096 bytes/);
 });
 
 Deno.test("the wait clock counts the time a receive loop waits, and nothing once stopped", async () => {

@@ -9,7 +9,7 @@ import type { Timeline } from "../timeline.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { DriverServices } from "../driver_services.ts";
 import type { DriverPackage } from "../driver_package.ts";
-import type { ThreadProfile } from "../profiler.ts";
+import type { ProfilerOptions, ThreadProfile } from "../profiler.ts";
 
 /** Where a driver instance runs. */
 export type HostKind = "kernel" | "worker";
@@ -28,7 +28,7 @@ export interface DriverHost {
    * Starts a CPU profile of the driver's own thread (the worker host of a kernel booted with
    * `profileDrivers`); the kernel host has none: its drivers run on the kernel's thread.
    */
-  startProfile?(intervalUs: number): Promise<void>;
+  startProfile?(intervalUs: number, options?: ProfilerOptions): Promise<void>;
   /** Stops the profile {@link startProfile} began and returns it. */
   stopProfile?(): Promise<ThreadProfile>;
   /** The timeline of the driver's channel (worker host, `BootOptions.timeline`). */

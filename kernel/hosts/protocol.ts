@@ -14,7 +14,7 @@ import type { IdlSchema } from "../../idl/types.ts";
 import type { SerializedError } from "../errors.ts";
 import type { DeviceInfo } from "../../driver.ts";
 import type { Channel } from "../ring.ts";
-import type { CpuProfile } from "../profiler.ts";
+import type { CpuProfile, HeapProfile } from "../profiler.ts";
 import type { CallMapRule } from "../call_maps.ts";
 
 /** Index of the count of posted register writes the kernel has applied. */
@@ -192,11 +192,21 @@ export interface AllocReply {
  * worker allowed `sys`, `BootOptions.profileDrivers`, can).
  */
 export type ProfileControl =
-  | { readonly t: "profile_start"; readonly interval: number }
+  | {
+    readonly t: "profile_start";
+    readonly interval: number;
+    /** Also sample allocations, every this many bytes (`ProfilerOptions.allocationBytes`). */
+    readonly allocationBytes?: number;
+  }
   | { readonly t: "profile_stop" };
 
 /** Worker -> kernel over postMessage: the answer to a {@link ProfileControl}. */
 export type ProfileAnswer =
   | { readonly t: "profile_started" }
-  | { readonly t: "profile"; readonly profile: CpuProfile; readonly waitedMs: number }
+  | {
+    readonly t: "profile";
+    readonly profile: CpuProfile;
+    readonly allocations?: HeapProfile;
+    readonly waitedMs: number;
+  }
   | { readonly t: "profile_failed"; readonly e: SerializedError };

@@ -587,7 +587,10 @@ function start(init: InitMessage): void {
       try {
         if (m.t === "profile_start") {
           if (profiler) throw new TypeError("Cannot start a profile: one is running");
-          profiler = await ThreadProfiler.start(m.interval);
+          profiler = await ThreadProfiler.start(
+            m.interval,
+            m.allocationBytes === undefined ? {} : { allocationBytes: m.allocationBytes },
+          );
           waitClock.start();
           self.postMessage({ t: "profile_started" } satisfies ProfileAnswer);
         } else {
@@ -595,8 +598,15 @@ function start(init: InitMessage): void {
           const running = profiler;
           profiler = undefined;
           const waitedMs = waitClock.stop();
-          const profile = await running.stop();
-          self.postMessage({ t: "profile", profile, waitedMs } satisfies ProfileAnswer);
+          const { profile, allocations } = await running.stop();
+          self.postMessage(
+            {
+              t: "profile",
+              profile,
+              waitedMs,
+              ...(allocations ? { allocations } : {}),
+            } satisfies ProfileAnswer,
+          );
         }
       } catch (error) {
         self.postMessage({ t: "profile_failed", e: serializeError(error) } satisfies ProfileAnswer);

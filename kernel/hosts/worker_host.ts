@@ -37,7 +37,7 @@ import {
 } from "./protocol.ts";
 import { LayoutTable } from "./layout.ts";
 import { callMapOf, type CallMapRule, callMapRules } from "../call_maps.ts";
-import type { ThreadProfile } from "../profiler.ts";
+import type { ProfilerOptions, ThreadProfile } from "../profiler.ts";
 import type { MemoryObject } from "../memory_object.ts";
 import { POSTED_TYPES, wireCodec } from "./wire.ts";
 import type { TypeRef } from "../../idl/types.ts";
@@ -156,8 +156,14 @@ export class WorkerHost implements DriverHost {
    * Starts a CPU profile of the driver's thread (it profiles itself; see `kernel/profiler.ts`).
    * Refused unless the kernel was booted with `profileDrivers`.
    */
-  async startProfile(intervalUs: number): Promise<void> {
-    const answer = await this.#control({ t: "profile_start", interval: intervalUs });
+  async startProfile(intervalUs: number, options: ProfilerOptions = {}): Promise<void> {
+    const answer = await this.#control({
+      t: "profile_start",
+      interval: intervalUs,
+      ...(options.allocationBytes === undefined
+        ? {}
+        : { allocationBytes: options.allocationBytes }),
+    });
     if (answer.t === "profile_failed") throw deserializeError(answer.e);
   }
 
@@ -166,7 +172,11 @@ export class WorkerHost implements DriverHost {
     const answer = await this.#control({ t: "profile_stop" });
     if (answer.t === "profile_failed") throw deserializeError(answer.e);
     if (answer.t !== "profile") throw new Error(`${this.#options.services.label}: no profile came`);
-    return { profile: answer.profile, waitedMs: answer.waitedMs };
+    return {
+      profile: answer.profile,
+      waitedMs: answer.waitedMs,
+      ...(answer.allocations ? { allocations: answer.allocations } : {}),
+    };
   }
 
   /** Posts a control message to the worker and waits for its profile_* answer. */
