@@ -118,9 +118,9 @@ const CLOCK_EVERY = 8;
 const CLOCK_MESSAGES = 8;
 
 /**
- * While it polls with no answer due, the loop yields to the event loop this often, in ms: the
- * thread's timers, I/O and other endpoints then wait at most this long for a poll that may be
- * for nothing.
+ * While it polls with no answer due, the loop yields to the event loop this often by default, in
+ * ms (`EndpointOptions.idleYieldMs`): the thread's timers, I/O and other endpoints then wait at
+ * most this long for a poll that may be for nothing.
  */
 const IDLE_YIELD_MS = 0.25;
 
@@ -1084,6 +1084,11 @@ export interface EndpointOptions {
    * (default 4): timers, I/O and the other endpoints of the thread run meanwhile.
    */
   yieldMs?: number;
+  /**
+   * How often the loop yields while it polls with no message expected (see `expecting`), in ms
+   * (default 0.25): short where other endpoints or I/O share the thread.
+   */
+  idleYieldMs?: number;
 }
 
 /**
@@ -1125,6 +1130,7 @@ export class Endpoint {
   #expecting: (() => boolean) | undefined;
   #maxBatch: number;
   #yieldMs: number;
+  #idleYieldMs: number;
   #gate: PollGate | undefined;
   #shortPoll: number;
   /** Messages (encoded) waiting for ring space. */
@@ -1156,6 +1162,7 @@ export class Endpoint {
     this.#expecting = options.expecting;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 256);
     this.#yieldMs = options.yieldMs ?? 4;
+    this.#idleYieldMs = options.idleYieldMs ?? IDLE_YIELD_MS;
     this.#gate = options.pollGate;
     this.#shortPoll = Math.max(0, options.shortPollMicros ?? 50) / 1000;
     if (channel.timeline !== undefined) {
@@ -1376,7 +1383,7 @@ export class Endpoint {
           if (!this.#gate!.tryAcquire()) break;
           limit = Infinity;
         }
-        if (now - this.#lastYield >= (due ? this.#yieldMs : IDLE_YIELD_MS)) {
+        if (now - this.#lastYield >= (due ? this.#yieldMs : this.#idleYieldMs)) {
           // A long poll must not starve timers, I/O or the thread's other endpoints.
           await nextTask();
           this.#lastYield = performance.now();

@@ -272,3 +272,38 @@ Deno.test("an endpoint without a poll token polls briefly and gives back the tok
   assertEquals(owner[0], 0, "and gives it back when it stops");
   assertEquals(new Int32Array(tokens)[0], 0);
 });
+
+Deno.test("a loop polling with nothing expected lets the thread's timers run every idleYieldMs", async () => {
+  /** Timer callbacks that ran in 100 ms while the loop lingered, polling, after one message. */
+  const ticksWhileLingering = async (idleYieldMs?: number) => {
+    const channel = createChannel(4096);
+    const loop = new Endpoint(channel, "kernel", {
+      spinMicros: 0,
+      idleSpinMicros: 300_000, // polls 300 ms after its last message
+      expecting: () => false,
+      ...(idleYieldMs === undefined ? {} : { idleYieldMs }),
+    });
+    const peer = new Endpoint(channel, "worker", options);
+    const handled = Promise.withResolvers<void>();
+    const done = loop.start(() => handled.resolve());
+    peer.send("go");
+    await handled.promise;
+    let ticks = 0;
+    const end = performance.now() + 100;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        ticks++;
+        if (performance.now() < end) setTimeout(tick, 0);
+        else resolve();
+      };
+      setTimeout(tick, 0);
+    });
+    loop.stop();
+    await within(2000, done);
+    return ticks;
+  };
+  const often = await ticksWhileLingering(); // the default: every 0.25 ms
+  const seldom = await ticksWhileLingering(25);
+  assert(seldom <= 8, `a yield every 25 ms let ${seldom} timers run in 100 ms`);
+  assert(often >= 15 && often > 2 * seldom, `every 0.25 ms: ${often}, every 25 ms: ${seldom}`);
+});
