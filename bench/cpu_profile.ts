@@ -5,7 +5,9 @@
  * driver's thread (which profiles itself: `BootOptions.profileDrivers`). It writes each profile
  * as a `.cpuprofile` (Chrome DevTools, speedscope) and prints, per thread, the share of time spent
  * working rather than waiting for the other thread, the garbage collector's share, and the
- * functions that took most time, in µs per request.
+ * functions that took most time, in µs per request. With `allocationBytes` (`--allocations`) each
+ * thread's allocations are sampled as well, garbage included: per function in bytes a request,
+ * and as a `.heapprofile` (Chrome DevTools, Memory).
  *
  * The sampler costs time itself (every `intervalUs`, a stack walk): the request rates of a
  * profiled run are lower than the study's, and the ratios between functions are what to read.

@@ -114,6 +114,37 @@ function loadavg(): number[] | undefined {
   return status.state === "granted" ? Deno.loadavg() : undefined;
 }
 
+/** The options that belong to one mode or two: given without them, they would do nothing. */
+const MODE_OPTIONS: Record<string, readonly ("cpu-profile" | "timeline")[]> = {
+  size: ["cpu-profile", "timeline"],
+  hosts: ["cpu-profile"],
+  seconds: ["cpu-profile"],
+  "interval-us": ["cpu-profile"],
+  top: ["cpu-profile"],
+  allocations: ["cpu-profile"],
+  "record-ms": ["timeline"],
+};
+
+/**
+ * Why the parsed options cannot go together (an option of a mode without that mode), or
+ * undefined when they can.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { misplacedOption } from "./main.ts";
+ * assertEquals(misplacedOption({ "cpu-profile": true, allocations: "" }), undefined);
+ * assertEquals(misplacedOption({ allocations: "" }), "--allocations works only with --cpu-profile");
+ * ```
+ */
+export function misplacedOption(args: Record<string, unknown>): string | undefined {
+  for (const [option, modes] of Object.entries(MODE_OPTIONS)) {
+    if (args[option] === undefined || modes.some((mode) => args[mode] === true)) continue;
+    return `--${option} works only with ${modes.map((mode) => `--${mode}`).join(" or ")}`;
+  }
+  return undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ["quick", "help", "progress", "profile", "cpu-profile", "timeline"],
@@ -146,6 +177,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const misplaced = misplacedOption(args);
+  if (misplaced) throw new TypeError(`${misplaced}\n\n${USAGE}`);
   const quick = args.quick;
   const primeMs = (fallback: number): number => {
     const text = args["prime-ms"];

@@ -55,9 +55,10 @@ export interface StudyConfig {
   /** Untimed run of each size and series before its first trial, in ms. */
   readonly warmupMs: number;
   /**
-   * Untimed reads of the smallest size on each host before anything else, in ms (default 0): V8
-   * keeps compiling the hot path on its helper threads for about a second in a fresh process, and
-   * with two polling threads on two CPUs each compile job takes a CPU from one of them.
+   * Untimed reads of every size in turn on each host before anything else, in ms (default 0; see
+   * {@link primeRig}): V8 keeps compiling the hot path on its helper threads for seconds in a
+   * fresh process (the worker host's about 5 s), and with two polling threads on two CPUs each
+   * compile job takes a CPU from one of them.
    */
   readonly primeMs?: number;
   /** Requests kept in flight (1 = each read waits for the previous one). */
