@@ -78,6 +78,22 @@ export interface Drift {
   readonly overall: number;
 }
 
+/**
+ * The in-kernel and user-level trials of the same round among `at` (one size's trials), in round
+ * order: what the ratios are taken of, since trials of one round ran next to each other.
+ */
+function roundPairs(
+  at: readonly Trial[],
+): { k: ReturnType<typeof perTrial>; u: ReturnType<typeof perTrial> }[] {
+  const pairs = [];
+  const kernel = at.filter((t) => t.series === "kernel").sort((a, b) => a.round - b.round);
+  for (const k of kernel) {
+    const u = at.find((t) => t.series === "worker" && t.round === k.round);
+    if (u) pairs.push({ k: perTrial(k), u: perTrial(u) });
+  }
+  return pairs;
+}
+
 /** A drift this far from 1 (either way) gets a note under the table. */
 export const DRIFT_NOTE = 0.05;
 
@@ -100,16 +116,9 @@ export function ratioDrift(trials: readonly Trial[]): Drift | undefined {
   const perSize: { size: number; drift: number }[] = [];
   let rounds = 0;
   for (const size of sizesOf(trials)) {
-    const rate = (series: Series) =>
-      new Map(
-        trials.filter((t) => t.size === size && t.series === series).map((t) => [t.round, t]),
-      );
-    const kernel = rate("kernel"), worker = rate("worker");
-    const ratios: number[] = [];
-    for (const round of [...kernel.keys()].sort((a, b) => a - b)) {
-      const k = kernel.get(round)!, u = worker.get(round);
-      if (u) ratios.push(perTrial(u).mibps / perTrial(k).mibps);
-    }
+    const ratios = roundPairs(trials.filter((t) => t.size === size)).map((p) =>
+      p.u.mibps / p.k.mibps
+    );
     if (ratios.length < 3) continue;
     rounds = Math.max(rounds, ratios.length);
     const third = Math.floor(ratios.length / 3);
@@ -192,11 +201,7 @@ export function analyze(trials: readonly Trial[]): Analysis {
         p99Us: p99.length > 0 ? summarize(p99) : undefined,
       });
     }
-    const pairs: { k: ReturnType<typeof perTrial>; u: ReturnType<typeof perTrial> }[] = [];
-    for (const k of at.filter((t) => t.series === "kernel")) {
-      const u = at.find((t) => t.series === "worker" && t.round === k.round);
-      if (u) pairs.push({ k: perTrial(k), u: perTrial(u) });
-    }
+    const pairs = roundPairs(at);
     if (pairs.length > 0) {
       ratios.push({
         size,
