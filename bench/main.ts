@@ -100,11 +100,20 @@ function requestSize(text: string | undefined): number {
   return size;
 }
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
+function intOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min = 1,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`Cannot use --${name} ${value}: it must be a positive integer`);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(
+      `Cannot use --${name} ${value}: it must be ${
+        min === 1 ? "a positive integer" : `an integer >= ${min}`
+      }`,
+    );
   }
   return n;
 }
@@ -180,15 +189,7 @@ async function main(argv: string[]): Promise<number> {
   const misplaced = misplacedOption(args);
   if (misplaced) throw new TypeError(`${misplaced}\n\n${USAGE}`);
   const quick = args.quick;
-  const primeMs = (fallback: number): number => {
-    const text = args["prime-ms"];
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError(`Cannot use --prime-ms ${text}: it must be an integer >= 0`);
-    }
-    return n;
-  };
+  const primeMs = (fallback: number) => intOption("prime-ms", args["prime-ms"], fallback, 0);
   const data = args.data ?? "./.mungi";
   const benchDir = join(data, "bench");
   const out = args.out ?? benchDir;
@@ -201,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
       );
     }
   }
-  const imageMib = positiveInt("image-mib", args["image-mib"], DEFAULT_IMAGE_MIB);
+  const imageMib = intOption("image-mib", args["image-mib"], DEFAULT_IMAGE_MIB);
   const disk = args.disk ?? "file";
   if (!isDiskBacking(disk)) {
     throw new TypeError(`Cannot use --disk ${disk}: it must be file or cached`);
@@ -235,15 +236,15 @@ async function main(argv: string[]): Promise<number> {
       await runCpuProfile(image, {
         hosts: hosts as Host[],
         size,
-        depth: positiveInt("depth", args.depth, 1),
-        seconds: positiveInt("seconds", args.seconds, quick ? 1 : 2),
+        depth: intOption("depth", args.depth, 1),
+        seconds: intOption("seconds", args.seconds, quick ? 1 : 2),
         primeMs: primeMs(quick ? 1000 : 5000),
-        intervalUs: positiveInt("interval-us", args["interval-us"], 100),
-        top: positiveInt("top", args.top, 20),
+        intervalUs: intOption("interval-us", args["interval-us"], 100),
+        top: intOption("top", args.top, 20),
         ...(args.allocations === undefined ? {} : {
           allocationBytes: args.allocations === ""
             ? DEFAULT_ALLOCATION_BYTES
-            : positiveInt("allocations", args.allocations, DEFAULT_ALLOCATION_BYTES),
+            : intOption("allocations", args.allocations, DEFAULT_ALLOCATION_BYTES),
         }),
         out,
         disk,
@@ -255,8 +256,8 @@ async function main(argv: string[]): Promise<number> {
   if (args.timeline) {
     const report = await runTimeline(image, {
       size: requestSize(args.size),
-      depth: positiveInt("depth", args.depth, 1),
-      ms: positiveInt("record-ms", args["record-ms"], 300),
+      depth: intOption("depth", args.depth, 1),
+      ms: intOption("record-ms", args["record-ms"], 300),
       primeMs: primeMs(quick ? 1000 : 5000),
       disk,
     });
@@ -272,12 +273,12 @@ async function main(argv: string[]): Promise<number> {
     sizes: args.sizes === undefined
       ? (quick ? QUICK_SIZES : FULL_SIZES)
       : args.sizes.split(",").map(parseSize),
-    trials: positiveInt("trials", args.trials, quick ? 7 : 15),
-    trialMs: positiveInt("trial-ms", args["trial-ms"], quick ? 50 : 150),
+    trials: intOption("trials", args.trials, quick ? 7 : 15),
+    trialMs: intOption("trial-ms", args["trial-ms"], quick ? 50 : 150),
     minRequests: 3,
     warmupMs: quick ? 30 : 100,
     primeMs: primeMs(quick ? 1500 : 6000),
-    depth: positiveInt("depth", args.depth, 1),
+    depth: intOption("depth", args.depth, 1),
     image,
     disk,
   };
