@@ -1300,12 +1300,14 @@ export class Endpoint {
         if (handled > 0) this.#active = true;
         let step = countingWaits ? performance.now() : 0;
         let turn = 0;
-        for (; turn < LOOK_TURNS; turn++) {
+        for (;; turn++) {
           if (countingWaits && turn > 0) {
+            // The turn before this one, counted as waiting if nothing else ran in it.
             const now = performance.now();
             if (now - step <= LOOK_TURN_WORK_MS) countWait(step, now);
             step = now;
           }
+          if (turn === LOOK_TURNS) break;
           await RESOLVED;
           if (reader.hasData) break;
         }
@@ -1358,8 +1360,8 @@ export class Endpoint {
    * a turn of ours, so a turn must not spin) found none: polls in short slices between microtask
    * turns while an answer is due (see `spinMicros`; else `idleSpinMicros`), then, after a task
    * boundary (so that no microtask is left behind), blocks in `Atomics.wait` for up to
-   * `blockMicros`. `step` is when the last look turn began (while `waitClock` counts). Returns
-   * whether a message arrived.
+   * `blockMicros`. `step` is when the polling began (while `waitClock` counts). Returns whether a
+   * message arrived.
    */
   async #waitBriefly(nextTask: () => Promise<void>, step: number): Promise<boolean> {
     const reader = this.#reader;
@@ -1370,13 +1372,8 @@ export class Endpoint {
     // Past the short poll, only with a token of the gate.
     let limit = Infinity;
     let until = 0;
-    // While counted, `step` is when the last look turn began, then when the polling did.
+    // While counted, `step` is when the polling began.
     for (let turn = LOOK_TURNS;; turn++) {
-      if (countingWaits && turn === LOOK_TURNS) {
-        const now = performance.now();
-        if (now - step <= LOOK_TURN_WORK_MS) countWait(step, now);
-        step = now;
-      }
       await RESOLVED;
       if (reader.hasData) return this.#counted(step, true, false);
       if ((turn & (CLOCK_EVERY - 1)) === 0) {
