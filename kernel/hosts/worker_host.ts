@@ -157,13 +157,7 @@ export class WorkerHost implements DriverHost {
    * Refused unless the kernel was booted with `profileDrivers`.
    */
   async startProfile(intervalUs: number, options: ProfilerOptions = {}): Promise<void> {
-    const answer = await this.#control({
-      t: "profile_start",
-      interval: intervalUs,
-      ...(options.allocationBytes === undefined
-        ? {}
-        : { allocationBytes: options.allocationBytes }),
-    });
+    const answer = await this.#control({ t: "profile_start", interval: intervalUs, ...options });
     if (answer.t === "profile_failed") throw deserializeError(answer.e);
   }
 
