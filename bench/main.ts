@@ -70,8 +70,10 @@ const USAGE = `Usage: deno task bench [options]
                    driver's in the worker host) while they read; prints where the time goes
                    per function, writes .cpuprofile files to --out (needs --allow-sys, which the
                    task grants). With it: --size S (default 512), --depth N (default 1),
-                   --hosts kernel,worker, --seconds S (default 2; quick 1), --interval-us N
-                   (sampling interval, default 100), --top N (functions listed, default 20),
+                   --hosts kernel,worker, --seconds S (default 3; quick 1), --interval-us N
+                   (sampling interval, default 1000: every 100 µs slowed the worker host by a
+                   third here; the report gives the unprofiled rate next to the profiled one),
+                   --top N (functions listed, default 20),
                    --allocations [BYTES] (also sample what each thread allocates, garbage
                    included, every BYTES on average, default 4096: per function, and
                    .heapprofile files)
@@ -237,9 +239,9 @@ async function main(argv: string[]): Promise<number> {
         hosts: hosts as Host[],
         size,
         depth: intOption("depth", args.depth, 1),
-        seconds: intOption("seconds", args.seconds, quick ? 1 : 2),
+        seconds: intOption("seconds", args.seconds, quick ? 1 : 3),
         primeMs: primeMs(quick ? 1000 : 5000),
-        intervalUs: intOption("interval-us", args["interval-us"], 100),
+        intervalUs: intOption("interval-us", args["interval-us"], 1000),
         top: intOption("top", args.top, 20),
         ...(args.allocations === undefined ? {} : {
           allocationBytes: args.allocations === ""
