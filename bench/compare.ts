@@ -20,9 +20,10 @@
 import { parseArgs } from "@std/cli/parse-args";
 import { fromFileUrl, join, resolve, toFileUrl } from "@std/path";
 import { prepareImage } from "./disk.ts";
-import { formatSize, parseSize } from "./results.ts";
+import { intOption, requestSizeOption } from "./options.ts";
+import { formatSize } from "./results.ts";
 import { summarize } from "./stats.ts";
-import { type Host, isRequestSize, MAX_REQUEST } from "./study.ts";
+import type { Host } from "./study.ts";
 import { tableLines } from "./table.ts";
 
 const USAGE = `Usage: deno task bench:compare --base DIR [options]
@@ -249,39 +250,22 @@ export function parseCompareArgs(
   });
   if (flags.help) return { exit: 0, message: USAGE };
   if (!flags.base) return { exit: 2, message: `bench:compare: --base DIR is required\n\n${USAGE}` };
-  const int = (name: string, text: string | undefined, fallback: number, min: number) => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) {
-      throw new RangeError(`bench:compare: --${name} must be an integer >= ${min}, got "${text}"`);
-    }
-    return n;
-  };
-  const sizes = (flags.sizes ?? "512,64k,1m").split(",").map((s: string) => requestSize(s));
+  const sizes = (flags.sizes ?? "512,64k,1m").split(",").map((s: string) =>
+    requestSizeOption("sizes", s)
+  );
   const data = flags.data ?? "./.mungi";
-  const imageMib = int("image-mib", flags["image-mib"], 256, 1);
+  const imageMib = intOption("image-mib", flags["image-mib"], 256, 1);
   return {
     base: resolve(flags.base),
     sizes,
-    depth: int("depth", flags.depth, 8, 1),
-    rounds: int("rounds", flags.rounds, 20, 3),
-    trialMs: int("trial-ms", flags["trial-ms"], 200, 10),
-    warmupMs: int("warmup-ms", flags["warmup-ms"], 1000, 0),
+    depth: intOption("depth", flags.depth, 8, 1),
+    rounds: intOption("rounds", flags.rounds, 20, 3),
+    trialMs: intOption("trial-ms", flags["trial-ms"], 200, 10),
+    warmupMs: intOption("warmup-ms", flags["warmup-ms"], 1000, 0),
     image: join(data, "bench", "disk.img"),
     data,
     imageMib,
   };
-}
-
-/** A request size (`parseSize`) the study can read: a multiple of 512 B up to 1 MiB. */
-function requestSize(text: string): number {
-  const n = parseSize(text);
-  if (!isRequestSize(n)) {
-    throw new RangeError(
-      `bench:compare: --sizes: "${text}" is not a multiple of 512 up to ${MAX_REQUEST} bytes (e.g. 512, 4k, 1m)`,
-    );
-  }
-  return n;
 }
 
 async function main(args: readonly string[]): Promise<number> {
@@ -289,7 +273,8 @@ async function main(args: readonly string[]): Promise<number> {
   try {
     parsed = parseCompareArgs(args);
   } catch (error) {
-    console.error((error as Error).message);
+    const message = (error as Error).message;
+    console.error(message.startsWith("bench:compare:") ? message : `bench:compare: ${message}`);
     return 2;
   }
   if ("exit" in parsed) {

@@ -21,18 +21,11 @@ import { cpuSpec, renderSvg, throughputSpec } from "./plot.ts";
 import { runCpuProfile } from "./cpu_profile.ts";
 import { formatTimeline, runTimeline, timelineFileName, timelineJson } from "./timeline.ts";
 import { runProfile } from "./profile.ts";
+import { intOption, requestSizeOption } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
 import { analyze, DRIFT_NOTE, parseSize } from "./results.ts";
-import {
-  checkConfig,
-  type Host,
-  isDiskBacking,
-  isRequestSize,
-  MAX_REQUEST,
-  runStudy,
-  type StudyConfig,
-} from "./study.ts";
+import { checkConfig, type Host, isDiskBacking, runStudy, type StudyConfig } from "./study.ts";
 
 /**
  * The bench image's default size, MiB: larger than the CPU caches. A 64 MiB image (the default up
@@ -93,31 +86,7 @@ const QUICK_SIZES = [512, 2048, 8192, 32768, 65536, 262144, 1 << 20];
 
 /** The `--size` of a profile or timeline (default 512 B): a request the study can make. */
 function requestSize(text: string | undefined): number {
-  const size = parseSize(text ?? "512");
-  if (!isRequestSize(size)) {
-    throw new RangeError(
-      `Cannot use --size ${text}: it must be a multiple of 512 up to ${MAX_REQUEST}`,
-    );
-  }
-  return size;
-}
-
-function intOption(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min = 1,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(
-      `Cannot use --${name} ${value}: it must be ${
-        min === 1 ? "a positive integer" : `an integer >= ${min}`
-      }`,
-    );
-  }
-  return n;
+  return requestSizeOption("size", text ?? "512");
 }
 
 function loadavg(): number[] | undefined {
