@@ -22,6 +22,7 @@ import { runCpuProfile } from "./cpu_profile.ts";
 import { formatTimeline, runTimeline, timelineFileName, timelineJson } from "./timeline.ts";
 import { runProfile } from "./profile.ts";
 import { intOption, requestSizeOption } from "./options.ts";
+import { ALLOCATION_BYTES_RANGE, INTERVAL_US_RANGE } from "../kernel/profiler.ts";
 import { progressBar } from "./progress.ts";
 import { formatGoals, formatTable, type RunInfo, toCsv, toJson } from "./report.ts";
 import { analyze, DRIFT_NOTE, parseSize } from "./results.ts";
@@ -210,12 +211,22 @@ async function main(argv: string[]): Promise<number> {
         depth: intOption("depth", args.depth, 1),
         seconds: intOption("seconds", args.seconds, quick ? 1 : 3),
         primeMs: primeMs(quick ? 1000 : 5000),
-        intervalUs: intOption("interval-us", args["interval-us"], 1000),
+        intervalUs: intOption(
+          "interval-us",
+          args["interval-us"],
+          1000,
+          INTERVAL_US_RANGE.min,
+          INTERVAL_US_RANGE.max,
+        ),
         top: intOption("top", args.top, 20),
         ...(args.allocations === undefined ? {} : {
-          allocationBytes: args.allocations === ""
-            ? DEFAULT_ALLOCATION_BYTES
-            : intOption("allocations", args.allocations, DEFAULT_ALLOCATION_BYTES),
+          allocationBytes: args.allocations === "" ? DEFAULT_ALLOCATION_BYTES : intOption(
+            "allocations",
+            args.allocations,
+            DEFAULT_ALLOCATION_BYTES,
+            ALLOCATION_BYTES_RANGE.min,
+            ALLOCATION_BYTES_RANGE.max,
+          ),
         }),
         out,
         disk,

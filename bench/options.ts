@@ -10,7 +10,7 @@ import { isRequestSize, MAX_REQUEST } from "./study.ts";
 
 /**
  * The integer option `--name` given as `value` (`fallback` if not given): refused unless it is
- * an integer of at least `min`.
+ * an integer from `min` to `max`.
  *
  * @example
  * ```ts
@@ -20,6 +20,7 @@ import { isRequestSize, MAX_REQUEST } from "./study.ts";
  * assertEquals(intOption("depth", undefined, 1), 1);
  * assertThrows(() => intOption("depth", "0", 1), RangeError, "--depth 0: it must be a positive integer");
  * assertThrows(() => intOption("rounds", "2.5", 20, 3), RangeError, "an integer >= 3");
+ * assertThrows(() => intOption("interval-us", "5", 1000, 10, 100_000), RangeError, "from 10 to 100000");
  * ```
  */
 export function intOption(
@@ -27,15 +28,17 @@ export function intOption(
   value: string | undefined,
   fallback: number,
   min = 1,
+  max = Infinity,
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < min) {
-    throw new RangeError(
-      `Cannot use --${name} ${value}: it must be ${
-        min === 1 ? "a positive integer" : `an integer >= ${min}`
-      }`,
-    );
+  if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+    const what = max !== Infinity
+      ? `an integer from ${min} to ${max}`
+      : min === 1
+      ? "a positive integer"
+      : `an integer >= ${min}`;
+    throw new RangeError(`Cannot use --${name} ${value}: it must be ${what}`);
   }
   return n;
 }

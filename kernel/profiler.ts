@@ -91,6 +91,10 @@ interface InspectorSession {
 
 /** Default sampling interval, in µs. */
 export const DEFAULT_INTERVAL_US = 100;
+/** The sampling intervals {@link ThreadProfiler.start} takes, in µs. */
+export const INTERVAL_US_RANGE = { min: 10, max: 100_000 } as const;
+/** The average allocation sampling distances it takes (`ProfilerOptions.allocationBytes`). */
+export const ALLOCATION_BYTES_RANGE = { min: 64, max: 1 << 20 } as const;
 
 /**
  * Samples the calling thread's stack every `intervalUs` until {@link stop}. Throws a `TypeError`
@@ -119,15 +123,17 @@ export class ThreadProfiler {
     intervalUs = DEFAULT_INTERVAL_US,
     options: ProfilerOptions = {},
   ): Promise<ThreadProfiler> {
-    if (!Number.isInteger(intervalUs) || intervalUs < 10 || intervalUs > 100_000) {
+    const iv = INTERVAL_US_RANGE;
+    if (!Number.isInteger(intervalUs) || intervalUs < iv.min || intervalUs > iv.max) {
       throw new RangeError(
-        `Cannot profile every ${intervalUs} µs: the interval must be an integer from 10 to 100000`,
+        `Cannot profile every ${intervalUs} µs: the interval must be an integer from ${iv.min} to ${iv.max}`,
       );
     }
     const bytes = options.allocationBytes;
-    if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 64 || bytes > 1 << 20)) {
+    const ab = ALLOCATION_BYTES_RANGE;
+    if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < ab.min || bytes > ab.max)) {
       throw new RangeError(
-        `Cannot sample allocations every ${bytes} bytes: it must be an integer from 64 to 1048576`,
+        `Cannot sample allocations every ${bytes} bytes: it must be an integer from ${ab.min} to ${ab.max}`,
       );
     }
     if (Deno.permissions.querySync({ name: "sys" }).state !== "granted") {
