@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { parseIdl, validateArgs } from "../idl/mod.ts";
 import type { MethodSchema } from "../idl/types.ts";
-import { ValueDecoder, ValueEncoder } from "../kernel/codec.ts";
+import { COUNTING_RUN_MAX, ValueDecoder, ValueEncoder } from "../kernel/codec.ts";
 import { LayoutReader, LayoutTable, LayoutWriter } from "../kernel/hosts/layout.ts";
 import { POSTED_TYPES, WIRE_CODEC, wireCodec } from "../kernel/hosts/wire.ts";
 import { schema as blockSchema } from "../interfaces/block.ts";
@@ -105,7 +105,21 @@ const valid: [string, unknown[]][] = [
   ["nothing", []],
   ["one", [{ blocks: [5n], addr: 0x1000n, buffer: cap }]],
   ["one", [{ blocks: new BigUint64Array(2048).fill(3n), addr: 0n, buffer: cap }]],
+  // Counting up: runs (form 2) where the high halves stay put, arrays where they carry.
+  ["one", [{ blocks: counting(4096n, 2048), addr: 0n, buffer: cap }]],
+  ["lists", [counting(7n, 16), countingSigned(-20n, 16), [], []]],
+  ["lists", [counting(0xffff_fff8n, 16), countingSigned(-8n, 16), [], []]],
+  ["lists", [counting(2n ** 64n - 16n, 16), countingSigned(2n ** 63n - 16n, 16), [], []]],
+  ["lists", [counting(1n, 15), new BigInt64Array(0), [], []]],
 ];
+
+function counting(first: bigint, n: number): BigUint64Array {
+  return BigUint64Array.from({ length: n }, (_, i) => first + BigInt(i));
+}
+
+function countingSigned(first: bigint, n: number): BigInt64Array {
+  return BigInt64Array.from({ length: n }, (_, i) => first + BigInt(i));
+}
 
 Deno.test("layout: every valid call comes back equal, in the form it was sent", () => {
   for (const [name, args] of valid) {
@@ -256,6 +270,51 @@ Deno.test("layout: random bytes decode to well-typed arguments or are refused", 
       // Whatever decodes is a valid call: the worker's check may be skipped.
       validateArgs(schema, m, args, `IAll.${name}`);
     }
+  }
+});
+
+Deno.test("layout: a typed list that counts up travels as a 13-byte run; forged runs are refused", () => {
+  // A 1 MiB read's block list: 16 KiB as an array, 13 bytes (and the form) as a run.
+  const list = counting(0x1234_5678n, 2048);
+  const run = encode("one", [{ blocks: list, addr: 0n, buffer: cap }]) as Uint8Array;
+  const plain = encode("one", [{ blocks: list.map((b) => b ^ 1n), addr: 0n, buffer: cap }]);
+  assertEquals((plain as Uint8Array).length - run.length > 16_000, true);
+  const back = decode("one", run)[0] as { blocks: BigUint64Array };
+  assert(back.blocks instanceof BigUint64Array);
+  assertEquals(back.blocks, list);
+  // Two decoded runs do not share values (the slab carves each its own).
+  const again = decode("one", run)[0] as { blocks: BigUint64Array };
+  again.blocks[0] = 0n;
+  assertEquals(back.blocks[0], 0x1234_5678n);
+
+  // Forged runs in the first sequence of IAll.lists: form 2 at byte 0, first value, u32 count.
+  const good = encode("lists", [counting(5n, 16), [], [], []]) as Uint8Array;
+  assertEquals(good[0], 2);
+  const forged = (lo: number, hi: number, count: number) => {
+    const bytes = good.slice();
+    const view = new DataView(bytes.buffer);
+    view.setUint32(1, lo, true);
+    view.setUint32(5, hi, true);
+    view.setUint32(9, count, true);
+    return bytes;
+  };
+  assertEquals(decode("lists", forged(5, 7, 16))[0], counting(7n * 2n ** 32n + 5n, 16));
+  const most = decode("lists", forged(0, 0, COUNTING_RUN_MAX))[0] as BigUint64Array;
+  assertEquals([most.length, most[COUNTING_RUN_MAX - 1]], [COUNTING_RUN_MAX, 131071n]);
+  for (
+    const [lo, hi, count] of [
+      [0, 0, 15], // shorter than a run: the encoder never makes one
+      [0, 0, COUNTING_RUN_MAX + 1], // a few bytes that would become more than a ring holds
+      [0, 0, 0xffff_ffff],
+      [0xffff_fff8, 0, 16], // its low halves would carry
+    ]
+  ) {
+    assertThrows(
+      () => decode("lists", forged(lo!, hi!, count!)),
+      TypeError,
+      "counting run",
+      `lo ${lo}, count ${count}`,
+    );
   }
 });
 
