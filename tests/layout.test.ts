@@ -111,7 +111,16 @@ const valid: [string, unknown[]][] = [
   ["lists", [counting(0xffff_fff8n, 16), countingSigned(-8n, 16), [], []]],
   ["lists", [counting(2n ** 64n - 16n, 16), countingSigned(2n ** 63n - 16n, 16), [], []]],
   ["lists", [counting(1n, 15), new BigInt64Array(0), [], []]],
+  // Counting but for one value: its high half, or the last of a second chunk of 256.
+  ["lists", [almostCounting(16, 9, (1n << 32n) + 9n), [], [], []]],
+  ["lists", [almostCounting(300, 299, 5n), [], [], []]],
 ];
+
+function almostCounting(n: number, at: number, value: bigint): BigUint64Array {
+  const v = counting(0n, n);
+  v[at] = value;
+  return v;
+}
 
 function counting(first: bigint, n: number): BigUint64Array {
   return BigUint64Array.from({ length: n }, (_, i) => first + BigInt(i));
