@@ -627,6 +627,13 @@ function carve(n: number): number {
   return at;
 }
 
+/** A decoded 64-bit array of `n` values: up to 32 KiB of them a view into the slab. */
+function big64Array(n: number, signed: boolean): BigUint64Array | BigInt64Array {
+  if (8 * n > SLAB_ITEM_MAX) return signed ? new BigInt64Array(n) : new BigUint64Array(n);
+  const at = carve(8 * n);
+  return signed ? new BigInt64Array(slab, at, n) : new BigUint64Array(slab, at, n);
+}
+
 /** Most items a counting run may stand for (`countingRun`): 1 MiB of values, as much as a ring. */
 export const COUNTING_RUN_MAX = 1 << 17;
 
@@ -634,7 +641,7 @@ export const COUNTING_RUN_MAX = 1 << 17;
  * Whether the 64-bit values of `v` count up by one from the first with the high 32 bits of every
  * value the same (block lists do: consecutive blocks below 2^32), so that the first value and the
  * length say it all (`countingRun` makes it back). Reads 32-bit halves, no bigint per item; stops
- * at the first value that does not follow. Never on a big-endian machine.
+ * after the chunk of 256 values in which one does not follow. Never on a big-endian machine.
  *
  * @example
  * ```ts
@@ -687,11 +694,7 @@ export function countingRun(
   ) {
     throw new RangeError(`Cannot make a counting run of ${n} from ${hi}:${lo}`);
   }
-  let out: BigUint64Array | BigInt64Array;
-  if (8 * n <= SLAB_ITEM_MAX) {
-    const at = carve(8 * n);
-    out = signed ? new BigInt64Array(slab, at, n) : new BigUint64Array(slab, at, n);
-  } else out = signed ? new BigInt64Array(n) : new BigUint64Array(n);
+  const out = big64Array(n, signed);
   // One fill for the high halves, then 32-bit adds as int32s (as the block client fills its
   // lists: a Uint32Array and values past 2^31 took twice as long).
   const halves = new Int32Array(out.buffer, out.byteOffset, 2 * n);
@@ -952,11 +955,7 @@ export class ValueDecoder {
     this.#need(8 * n, "a 64-bit integer array");
     const p = this.#pos;
     this.#pos = p + 8 * n;
-    let out: BigUint64Array | BigInt64Array;
-    if (8 * n <= SLAB_ITEM_MAX) {
-      const at = carve(8 * n);
-      out = signed ? new BigInt64Array(slab, at, n) : new BigUint64Array(slab, at, n);
-    } else out = signed ? new BigInt64Array(n) : new BigUint64Array(n);
+    const out = big64Array(n, signed);
     if (LITTLE_ENDIAN) {
       const buf = this.#buf;
       const from = buf.byteOffset + p;
