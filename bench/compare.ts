@@ -244,8 +244,8 @@ export function parseCompareArgs(
     string: ["base", "sizes", "depth", "rounds", "trial-ms", "warmup-ms", "data", "image-mib"],
     boolean: ["help"],
     unknown: (arg: string) => {
-      if (arg.startsWith("-")) throw new TypeError(`bench:compare: unknown option ${arg}`);
-      throw new TypeError(`bench:compare: unexpected argument ${arg}`);
+      if (arg.startsWith("-")) throw new TypeError(`unknown option ${arg}`);
+      throw new TypeError(`unexpected argument ${arg}`);
     },
   });
   if (flags.help) return { exit: 0, message: USAGE };
@@ -273,8 +273,7 @@ async function main(args: readonly string[]): Promise<number> {
   try {
     parsed = parseCompareArgs(args);
   } catch (error) {
-    const message = (error as Error).message;
-    console.error(message.startsWith("bench:compare:") ? message : `bench:compare: ${message}`);
+    console.error(`bench:compare: ${(error as Error).message}`);
     return 2;
   }
   if ("exit" in parsed) {

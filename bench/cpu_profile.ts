@@ -88,11 +88,8 @@ export async function runCpuProfile(image: string, options: CpuProfileOptions): 
     try {
       await rig.read(options.size, options.primeMs, 100);
       const u0 = performance.now();
-      const unprofiled = {
-        requests: await rig.read(options.size, options.seconds * 1000, 100),
-        ms: 0,
-      };
-      unprofiled.ms = performance.now() - u0;
+      const unprofiledRequests = await rig.read(options.size, options.seconds * 1000, 100);
+      const unprofiled = { requests: unprofiledRequests, ms: performance.now() - u0 };
       const sampling = options.allocationBytes === undefined
         ? {}
         : { allocationBytes: options.allocationBytes };
