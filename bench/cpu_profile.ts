@@ -219,7 +219,7 @@ export function formatCpuReport(
     "µs/req: the function's sampled time over the requests completed while the profile ran;",
     "it includes what the profile's own cost added (unprofiled: the same rig without it).",
     "share: of the thread's sampled time. The sampler over-counts polling (~; on the kernel's",
-    "thread up to three times what its ring loop measures): compare the working functions with",
+    "thread up to ten times what its ring loop measures): compare the working functions with",
     "each other, and take the measured working share for the thread's load. Open the",
     ".cpuprofile files in Chrome DevTools (Performance) or speedscope for the call trees.",
   );
