@@ -694,13 +694,33 @@ export function countingRun(
   ) {
     throw new RangeError(`Cannot make a counting run of ${n} from ${hi}:${lo}`);
   }
-  const out = big64Array(n, signed);
-  // One fill for the high halves, then 32-bit adds as int32s (as the block client fills its
-  // lists: a Uint32Array and values past 2^31 took twice as long).
+  return fillCounting(big64Array(n, signed), lo, hi);
+}
+
+/**
+ * Fills `out` with the values whose high 32 bits are `hi` and whose low ones count up from `lo`
+ * (`lo + out.length - 1 <= 0xffff_ffff`, unchecked), on either byte order: one fill for the high
+ * halves, then 32-bit adds as int32s (a loop storing both halves settled in V8's top tier at 12
+ * µs for 2048 values, uint32s past 2^31 at twice this one's 2.5-3 µs). Returns `out`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { fillCounting } from "./codec.ts";
+ * assertEquals([...fillCounting(new BigUint64Array(2), 0xffff_fffe, 2)], [0x2_ffff_fffen, 0x2_ffff_ffffn]);
+ * ```
+ */
+export function fillCounting<T extends BigUint64Array | BigInt64Array>(
+  out: T,
+  lo: number,
+  hi: number,
+): T {
+  const n = out.length;
   const halves = new Int32Array(out.buffer, out.byteOffset, 2 * n);
+  const low = LITTLE_ENDIAN ? 0 : 1;
   halves.fill(hi | 0);
   const first = lo | 0;
-  for (let i = 0; i < n; i++) halves[2 * i] = (first + i) | 0;
+  for (let i = 0; i < n; i++) halves[2 * i + low] = (first + i) | 0;
   return out;
 }
 
